@@ -1,0 +1,247 @@
+"""The CLIP embedding engine: open_clip loading and batch encoding. Plain Python, no Django.
+
+torch and open_clip are imported inside functions: importing this module must stay cheap and
+must never touch a GPU, because the Celery parent process imports it before forking workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+logger = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_CONFIG_DIR = DEMO_DIR / "model_configs"
+DEMO_MODEL_NAME = "MediaSearch-Demo"
+DEMO_WEIGHTS = DEMO_DIR / "mediasearch-demo.safetensors"
+# The shipped demo weights are asked for with this pretrained value.
+DEMO_PRETRAINED = "demo"
+CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# Weights initialised from a fixed seed: every process builds the same model.
+RANDOM_INIT_SEED = 0
+
+_registry_lock = threading.Lock()
+_demo_registered = False
+
+
+class ModelLoadError(RuntimeError):
+    """The configured model or its weights could not be loaded."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which open_clip model to run.
+
+    ``pretrained`` is an open_clip tag (downloaded from the model hub), a path to a local
+    checkpoint file, ``"demo"`` for the shipped demo weights, or ``""`` for a seeded random
+    initialisation (fidelity tests, development).
+    """
+
+    name: str
+    pretrained: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pretrained or 'random init'})"
+
+
+@dataclass
+class ClipEngine:
+    """A loaded model with its preprocessing and tokenizer; encodes batches to unit vectors."""
+
+    spec: ModelSpec
+    model_id: str
+    dim: int
+    device: str
+    model: Any = field(repr=False)
+    preprocess: Any = field(repr=False)
+    tokenizer: Any = field(repr=False)
+    # Set when this engine stands in for a configured model that could not be loaded.
+    fallback_reason: str = ""
+
+    @property
+    def is_demo(self) -> bool:
+        return self.spec.name == DEMO_MODEL_NAME
+
+    def encode_images(self, images: Sequence[Image]) -> np.ndarray:
+        """Return an ``(n, dim)`` float32 array of L2-normalised image embeddings."""
+        import torch
+
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = torch.stack([self.preprocess(image) for image in images]).to(self.device)
+        with torch.inference_mode():
+            features = self.model.encode_image(batch)
+        return _normalised(features)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an ``(n, dim)`` float32 array of L2-normalised text embeddings."""
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        with torch.inference_mode():
+            features = self.model.encode_text(tokens)
+        return _normalised(features)
+
+
+def _normalised(features: Any) -> np.ndarray:
+    import torch
+
+    features = torch.nn.functional.normalize(features.float(), dim=-1)
+    return features.cpu().numpy().astype(np.float32, copy=False)
+
+
+def register_demo_config() -> None:
+    """Make the demo architecture known to open_clip, like any built-in model config."""
+    global _demo_registered
+    import open_clip
+
+    with _registry_lock:
+        if not _demo_registered:
+            open_clip.add_model_config(DEMO_CONFIG_DIR)
+            _demo_registered = True
+
+
+def load_engine(
+    spec: ModelSpec, *, device: str = "cpu", cache_dir: str | None = None
+) -> ClipEngine:
+    """Load ``spec`` through open_clip's own factory, as published checkpoints are loaded.
+
+    Raises ``ModelLoadError`` when the architecture is unknown or the weights cannot be had
+    (no network for a hub tag, a missing or corrupt file).
+    """
+    import open_clip
+    import torch
+
+    register_demo_config()
+    pretrained = spec.pretrained
+    if pretrained == DEMO_PRETRAINED:
+        if not DEMO_WEIGHTS.is_file():
+            raise ModelLoadError(f"the demo weights are missing: {DEMO_WEIGHTS}")
+        pretrained = str(DEMO_WEIGHTS)
+    if spec.name not in open_clip.list_models():
+        raise ModelLoadError(f"open_clip knows no model called {spec.name!r}")
+
+    looks_like_path = "/" in pretrained or Path(pretrained).suffix in CHECKPOINT_SUFFIXES
+    if looks_like_path and not Path(pretrained).is_file():
+        raise ModelLoadError(f"could not load {spec}: no checkpoint file at {pretrained}")
+    is_hub_tag = bool(pretrained) and not looks_like_path
+    offline = False
+    try:
+        with (
+            _offline_unless_hub_reachable(is_hub_tag) as offline,
+            torch.random.fork_rng(devices=[]),
+        ):
+            torch.manual_seed(RANDOM_INIT_SEED)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.name, pretrained=pretrained or None, device=device, cache_dir=cache_dir
+            )
+    except Exception as exc:  # open_clip raises RuntimeError, OSError, hub and safetensors errors
+        if offline:
+            reason = "the model hub cannot be reached and these weights are not in the local cache"
+        else:
+            reason = str(exc)
+        raise ModelLoadError(f"could not load {spec}: {reason}") from exc
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(spec.name)
+    with torch.inference_mode():
+        dim = int(model.encode_text(tokenizer(["a photo"]).to(device)).shape[-1])
+    engine = ClipEngine(
+        spec=spec,
+        model_id=model_id_for(spec, pretrained),
+        dim=dim,
+        device=device,
+        model=model,
+        preprocess=preprocess,
+        tokenizer=tokenizer,
+    )
+    logger.info(
+        "loaded CLIP model %s as %s (%d dimensions, %s)", spec, engine.model_id, dim, device
+    )
+    return engine
+
+
+def load_engine_with_fallback(
+    spec: ModelSpec, *, device: str = "cpu", cache_dir: str | None = None
+) -> ClipEngine:
+    """Load ``spec``; if that fails, load the shipped demo model and record why.
+
+    Raises ``ModelLoadError`` only when the demo model cannot be loaded either.
+    """
+    try:
+        return load_engine(spec, device=device, cache_dir=cache_dir)
+    except ModelLoadError as exc:
+        demo = ModelSpec(DEMO_MODEL_NAME, DEMO_PRETRAINED)
+        if spec == demo:
+            raise
+        logger.warning("%s; falling back to the shipped demo model", exc)
+        engine = load_engine(demo, device=device)
+        engine.fallback_reason = str(exc)
+        return engine
+
+
+@contextlib.contextmanager
+def _offline_unless_hub_reachable(needs_hub: bool) -> Iterator[bool]:
+    """Run a hub load in huggingface_hub's offline mode when the hub cannot be reached.
+
+    Offline, the hub client retries each file for about a minute before looking in its cache;
+    in offline mode it answers from the cache (or fails) at once.
+    """
+    import huggingface_hub.constants as hub_constants
+
+    if not needs_hub or hub_constants.HF_HUB_OFFLINE or _hub_reachable():
+        yield bool(needs_hub and hub_constants.HF_HUB_OFFLINE)
+        return
+    logger.info("model hub unreachable: loading from the local cache only")
+    with _registry_lock:
+        hub_constants.HF_HUB_OFFLINE = True
+        try:
+            yield True
+        finally:
+            hub_constants.HF_HUB_OFFLINE = False
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import huggingface_hub.constants as hub_constants
+
+    endpoint = urlsplit(hub_constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def model_id_for(spec: ModelSpec, pretrained_path_or_tag: str) -> str:
+    """The id stored next to every vector: vectors of different ids never share an index."""
+    if not pretrained_path_or_tag:
+        return f"{spec.name}/random-{RANDOM_INIT_SEED}"
+    path = Path(pretrained_path_or_tag)
+    if path.is_file():
+        # Two files with the same name are still different weights.
+        return f"{spec.name}/{path.stem}-{_file_digest(path)[:12]}"
+    return f"{spec.name}/{pretrained_path_or_tag}"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
