@@ -1,0 +1,44 @@
+from django.contrib import admin
+from django.db.models import Prefetch
+
+from search.models import Embedding, Photo
+
+
+class EmbeddingInline(admin.TabularInline):
+    model = Embedding
+    fields = ("model_id", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    list_display = ("original_filename", "owner", "status", "models", "attempts", "created_at")
+    list_filter = ("status", "image_format", "created_at")
+    list_select_related = ("owner",)
+    search_fields = ("original_filename", "sha256", "owner__username")
+    readonly_fields = (
+        "sha256", "size_bytes", "image_format", "width", "height", "attempts", "queued_at",
+        "processing_started_at", "processed_at", "created_at", "updated_at",
+    )  # fmt: skip
+    inlines = [EmbeddingInline]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        # Only the model ids: the vectors themselves are large and not shown.
+        ids_only = Embedding.objects.only("id", "photo_id", "model_id")
+        return super().get_queryset(request).prefetch_related(Prefetch("embeddings", ids_only))
+
+    @admin.display(description="Models")
+    def models(self, photo: Photo) -> str:
+        return ", ".join(sorted(embedding.model_id for embedding in photo.embeddings.all())) or "—"
+
+
+@admin.register(Embedding)
+class EmbeddingAdmin(admin.ModelAdmin):
+    list_display = ("photo", "model_id", "created_at")
+    list_filter = ("model_id",)
+    list_select_related = ("photo",)
+    fields = ("photo", "model_id", "created_at")
+    readonly_fields = fields

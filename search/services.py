@@ -1,0 +1,242 @@
+"""Writes: every change to photos and their vectors goes through these functions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from search.models import Embedding, Photo
+from search.vector_index import ensure_vector_index
+from workers.embedding.active import get_engine
+from workers.embedding.images import ImageDecodeError, decode_image, identify_format, make_thumbnail
+
+logger = logging.getLogger(__name__)
+
+
+class PhotoRejected(ValueError):
+    """An upload that is refused outright; ``str(error)`` names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class PhotoCreateResult:
+    photo: Photo
+    created: bool  # False: the owner already had these exact bytes
+
+
+def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
+    """Store an upload and queue it for embedding once the transaction commits.
+
+    The same bytes uploaded twice by one owner give back the existing photo.
+    Raises ``PhotoRejected`` for files that are not an image we accept.
+    """
+    name = display_filename(file.name)
+    if file.size is not None and file.size > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
+        limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
+        raise PhotoRejected(f"{name}: the file is larger than the {limit_mb} MB limit")
+    try:
+        image_format = identify_format(file, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
+    except ImageDecodeError as exc:
+        raise PhotoRejected(f"{name}: {exc}") from None
+
+    digest = _sha256(file)
+    existing = Photo.objects.filter(owner=owner, sha256=digest).first()
+    if existing is not None:
+        return PhotoCreateResult(photo=existing, created=False)
+
+    photo = Photo(
+        owner=owner,
+        original_filename=name,
+        size_bytes=file.size,
+        sha256=digest,
+        image_format=image_format,
+        queued_at=timezone.now(),
+    )
+    photo.file.save(file.name or "upload", file, save=False)
+    try:
+        with transaction.atomic():
+            photo.save()
+            transaction.on_commit(lambda: _enqueue_embedding(photo.pk))
+    except IntegrityError:
+        # The same bytes arrived twice at once; the other request stored them first.
+        photo.file.delete(save=False)
+        existing = Photo.objects.get(owner=owner, sha256=digest)
+        return PhotoCreateResult(photo=existing, created=False)
+    except BaseException:
+        photo.file.delete(save=False)
+        raise
+    return PhotoCreateResult(photo=photo, created=True)
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    created: list[Photo]
+    duplicates: list[Photo]
+    rejected: list[str]  # one reason per refused file, naming the file
+
+
+def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
+    """Store each file on its own: one refused file never stops the others."""
+    created: list[Photo] = []
+    duplicates: list[Photo] = []
+    rejected: list[str] = []
+    for file in files:
+        try:
+            result = photo_create(owner=owner, file=file)
+        except PhotoRejected as exc:
+            rejected.append(str(exc))
+            continue
+        (created if result.created else duplicates).append(result.photo)
+    return UploadReport(created=created, duplicates=duplicates, rejected=rejected)
+
+
+def photo_embed(*, photo_id: int) -> Photo.Status | None:
+    """Decode, thumbnail and embed one photo with this process's engine.
+
+    Safe to run twice: a photo that is ready, failed, or being processed by someone else is
+    left alone. Bad image data marks the photo failed (never retried); anything else (database,
+    storage) propagates so the caller can retry. Returns the photo's new status, or None when
+    there was nothing to do.
+    """
+    if not _photo_claim(photo_id):
+        return None
+    photo = Photo.objects.get(pk=photo_id)
+    try:
+        with photo.file.open("rb") as handle:
+            image = decode_image(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
+    except ImageDecodeError as exc:
+        photo_mark_failed(photo_id=photo_id, reason=str(exc))
+        return Photo.Status.FAILED
+    except BaseException:
+        _photo_release(photo_id)
+        raise
+
+    try:
+        engine = get_engine()
+        vector = engine.encode_images([image])[0]
+        thumbnail = make_thumbnail(image, max_side=settings.MEDIASEARCH_THUMBNAIL_SIZE)
+        ensure_vector_index(engine.model_id, engine.dim)
+        old_thumbnail = photo.thumbnail.name
+        photo.thumbnail.save(f"{photo.pk}.jpg", ContentFile(thumbnail), save=False)
+        with transaction.atomic():
+            Embedding.objects.update_or_create(
+                photo_id=photo_id, model_id=engine.model_id, defaults={"vector": vector}
+            )
+            Photo.objects.filter(pk=photo_id).update(
+                status=Photo.Status.READY,
+                width=image.width,
+                height=image.height,
+                thumbnail=photo.thumbnail.name,
+                failure_reason="",
+                processed_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+    except BaseException:
+        _photo_release(photo_id)
+        raise
+    if old_thumbnail and old_thumbnail != photo.thumbnail.name:
+        photo.thumbnail.storage.delete(old_thumbnail)
+    return Photo.Status.READY
+
+
+def photo_mark_failed(*, photo_id: int, reason: str) -> None:
+    """Record that a photo cannot be processed, with a reason the owner can read."""
+    Photo.objects.filter(pk=photo_id).update(
+        status=Photo.Status.FAILED,
+        failure_reason=reason[:2000],
+        processed_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    logger.info("photo %s failed: %s", photo_id, reason)
+
+
+def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
+    """Ring the queue again for photos nobody is working on; return their ids.
+
+    Pending photos whose message was sent long ago (Redis may have lost it) and photos stuck
+    in processing past the timeout (their worker died) go back to pending and are re-sent.
+    """
+    now = timezone.now()
+    pending_since = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
+    processing_since = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
+    stalled = Q(status=Photo.Status.PENDING) & (
+        Q(queued_at__lt=pending_since) | Q(queued_at__isnull=True)
+    ) | Q(status=Photo.Status.PROCESSING, processing_started_at__lt=processing_since)
+    with transaction.atomic():
+        ids = list(
+            Photo.objects.select_for_update(skip_locked=True)
+            .filter(stalled)
+            .order_by("queued_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Photo.objects.filter(pk__in=ids).update(
+            status=Photo.Status.PENDING, queued_at=now, updated_at=now
+        )
+        for photo_id in ids:
+            transaction.on_commit(lambda photo_id=photo_id: _enqueue_embedding(photo_id))
+    if ids:
+        logger.info("re-queued %d stalled photos", len(ids))
+    return ids
+
+
+def _photo_claim(photo_id: int) -> bool:
+    """Move a photo to processing if nobody else holds it; True if this caller now does."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
+    claimable = Q(status=Photo.Status.PENDING) | Q(
+        status=Photo.Status.PROCESSING, processing_started_at__lt=stale
+    )
+    claimed = (
+        Photo.objects.filter(claimable, pk=photo_id).update(
+            status=Photo.Status.PROCESSING,
+            processing_started_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        == 1
+    )
+    return claimed
+
+
+def _photo_release(photo_id: int) -> None:
+    """Give a claimed photo back to the queue after a transient error (best effort)."""
+    try:
+        Photo.objects.filter(pk=photo_id, status=Photo.Status.PROCESSING).update(
+            status=Photo.Status.PENDING, updated_at=timezone.now()
+        )
+    except Exception:
+        # The database may be the thing that is down; the sweeper releases it later.
+        logger.warning("could not release photo %s; the sweeper will", photo_id, exc_info=True)
+
+
+def _enqueue_embedding(photo_id: int) -> None:
+    from workers.tasks import embed_photo
+
+    try:
+        embed_photo.delay(photo_id)
+    except Exception:
+        # The photo is committed as pending; the sweeper sends it again when Redis is back.
+        logger.warning("could not queue photo %s; the sweeper will", photo_id, exc_info=True)
+
+
+def _sha256(file: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def display_filename(name: str | None) -> str:
+    """The user's file name as data: no folders, no control characters, bounded length."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    return (cleaned or "unnamed")[:255]

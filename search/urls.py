@@ -1,0 +1,23 @@
+from django.urls import path
+
+from search import views
+
+app_name = "search"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("search/image/", views.search_by_image, name="search_by_image"),
+    path("upload/", views.upload, name="upload"),
+    path("photos/", views.photo_list, name="photo_list"),
+    path("photos/<int:pk>/similar/", views.photo_similar, name="photo_similar"),
+    path(
+        "photos/<int:pk>/thumbnail/",
+        views.photo_file,
+        {"kind": "thumbnail"},
+        name="photo_thumbnail",
+    ),
+    path(
+        "photos/<int:pk>/original/", views.photo_file, {"kind": "original"}, name="photo_original"
+    ),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+]
