@@ -1,0 +1,54 @@
+"""Celery entry points: thin, take ids, classify errors, call a service.
+
+Bad image data is handled inside the service (the photo is marked failed, never retried).
+Anything that escapes it is transient by nature (database, broker, storage) and retried with
+exponential backoff and jitter; the sweeper picks up whatever still slips through.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from search.services import photo_embed, photo_mark_failed, photos_requeue_stalled
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, DatabaseError, OSError, ConnectionError)
+MAX_RETRIES = 8
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+def embed_photo(self, photo_id: int) -> str | None:
+    """Embed one photo. Safe to run twice; returns the photo's new status, if it changed."""
+    try:
+        status = photo_embed(photo_id=photo_id)
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= MAX_RETRIES:
+            photo_mark_failed(
+                photo_id=photo_id, reason=f"gave up after {MAX_RETRIES} retries: {exc}"
+            )
+            return "failed"
+        raise
+    except Exception as exc:
+        # A bug, not bad input and not an outage: retrying would only repeat it.
+        logger.exception("embedding photo %s crashed", photo_id)
+        photo_mark_failed(photo_id=photo_id, reason=f"internal error: {exc!r}")
+        return "failed"
+    return str(status) if status else None
+
+
+@shared_task
+def sweep_photos() -> int:
+    """Periodic: re-send photos left pending or stuck in processing; return how many."""
+    return len(photos_requeue_stalled())
