@@ -1,4 +1,4 @@
-from .environment import env_int, env_str
+from .environment import env_bool, env_int, env_str
 
 # Any open_clip architecture; MEDIASEARCH_CLIP_PRETRAINED is an open_clip tag (downloaded from
 # the hub when online) or a path to a local checkpoint file. When neither can be loaded, the
@@ -12,3 +12,5 @@ MEDIASEARCH_SEARCH_LIMIT = env_int("MEDIASEARCH_SEARCH_LIMIT", 60)
 # HNSW candidate list size at query time; higher is slower and more exact.
 MEDIASEARCH_HNSW_EF_SEARCH = env_int("MEDIASEARCH_HNSW_EF_SEARCH", 100)
 MEDIASEARCH_THUMBNAIL_SIZE = env_int("MEDIASEARCH_THUMBNAIL_SIZE", 384)
+# Web servers load the model in the background at start instead of on the first search.
+MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)

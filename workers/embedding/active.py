@@ -6,12 +6,14 @@ worker process to encode photos; neither loads anything at import time.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from django.conf import settings
 
 from workers.embedding.model import ClipEngine, ModelSpec, load_engine_with_fallback
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _engine: ClipEngine | None = None
 
@@ -37,3 +39,17 @@ def get_engine() -> ClipEngine:
 def loaded_engine() -> ClipEngine | None:
     """The engine if this process has loaded it already; never triggers a load."""
     return _engine
+
+
+def warm_up_in_background() -> None:
+    """Start loading the engine in a daemon thread (web servers call this once at start)."""
+    if not settings.MEDIASEARCH_WARM_UP:
+        return
+
+    def load() -> None:
+        try:
+            get_engine()
+        except Exception:
+            logger.exception("could not load any CLIP model; searches will fail until fixed")
+
+    threading.Thread(target=load, name="clip-warm-up", daemon=True).start()
