@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from search.services import photo_embed, photo_mark_failed, photos_requeue_stalled
+from workers import signals  # noqa: F401  (connects the worker start-up hook)
 
 logger = logging.getLogger(__name__)
 

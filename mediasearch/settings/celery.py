@@ -35,3 +35,5 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.5,
     "interval_max": 1,
 }
+# Each pool process loads the model at start (workers/signals.py); a large one takes a while.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("MEDIASEARCH_WORKER_START_TIMEOUT", 180)

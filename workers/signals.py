@@ -1,0 +1,26 @@
+"""Worker process start-up: load the model in each pool process, never in the parent.
+
+The parent forks the pool; a model (and any CUDA context) created before the fork would be
+shared or broken. Loading in each child at start logs which model it runs (or why it fell back
+to the demo model) and spares the first task the wait.
+"""
+
+import logging
+
+from celery.signals import worker_process_init
+from django.conf import settings
+
+from workers.embedding.active import get_engine
+
+logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def load_model_in_pool_process(**_):
+    if not settings.MEDIASEARCH_WARM_UP:
+        return
+    engine = get_engine()
+    if engine.fallback_reason:
+        logger.warning("worker runs the demo model: %s", engine.fallback_reason)
+    else:
+        logger.info("worker runs %s", engine.model_id)
