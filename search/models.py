@@ -16,6 +16,10 @@ def thumbnail_upload_to(photo: "Photo", filename: str) -> str:
     return f"thumbnails/{photo.owner_id}/{uuid.uuid4().hex}.jpg"
 
 
+def preview_upload_to(photo: "Photo", filename: str) -> str:
+    return f"previews/{photo.owner_id}/{uuid.uuid4().hex}.jpg"
+
+
 class Photo(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -33,7 +37,17 @@ class Photo(models.Model):
     image_format = models.CharField(max_length=16, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    # Grid size and a large preview, both made by the worker from the same decode.
     thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    preview = models.FileField(upload_to=preview_upload_to, max_length=255, blank=True)
+
+    # From the file's own metadata; unknown stays empty.
+    taken_at = models.DateTimeField(null=True, blank=True)
+    taken_at_offset_minutes = models.SmallIntegerField(null=True, blank=True)
+    camera_make = models.CharField(max_length=100, blank=True)
+    camera_model = models.CharField(max_length=100, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     failure_reason = models.TextField(blank=True)

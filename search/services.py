@@ -17,7 +17,7 @@ from django.utils import timezone
 from search.models import Embedding, Photo
 from search.vector_index import ensure_vector_index
 from workers.embedding.active import get_engine
-from workers.embedding.images import ImageDecodeError, decode_image, identify_format, make_thumbnail
+from workers.embedding.images import ImageDecodeError, decode_photo, identify_format, make_thumbnail
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def photo_embed(*, photo_id: int) -> Photo.Status | None:
     photo = Photo.objects.get(pk=photo_id)
     try:
         with photo.file.open("rb") as handle:
-            image = decode_image(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
+            decoded = decode_photo(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
     except ImageDecodeError as exc:
         photo_mark_failed(photo_id=photo_id, reason=str(exc))
         return Photo.Status.FAILED
@@ -119,13 +119,22 @@ def photo_embed(*, photo_id: int) -> Photo.Status | None:
         _photo_release(photo_id)
         raise
 
+    image, metadata = decoded.image, decoded.metadata
     try:
         engine = get_engine()
         vector = engine.encode_images([image])[0]
-        thumbnail = make_thumbnail(image, max_side=settings.MEDIASEARCH_THUMBNAIL_SIZE)
         ensure_vector_index(engine.model_id, engine.dim)
-        old_thumbnail = photo.thumbnail.name
-        photo.thumbnail.save(f"{photo.pk}.jpg", ContentFile(thumbnail), save=False)
+        replaced = [photo.thumbnail.name, photo.preview.name]
+        photo.thumbnail.save(
+            "t.jpg",
+            ContentFile(make_thumbnail(image, max_side=settings.MEDIASEARCH_THUMBNAIL_SIZE)),
+            save=False,
+        )
+        photo.preview.save(
+            "p.jpg",
+            ContentFile(make_thumbnail(image, max_side=settings.MEDIASEARCH_PREVIEW_SIZE)),
+            save=False,
+        )
         with transaction.atomic():
             Embedding.objects.update_or_create(
                 photo_id=photo_id, model_id=engine.model_id, defaults={"vector": vector}
@@ -135,6 +144,13 @@ def photo_embed(*, photo_id: int) -> Photo.Status | None:
                 width=image.width,
                 height=image.height,
                 thumbnail=photo.thumbnail.name,
+                preview=photo.preview.name,
+                taken_at=metadata.taken_at,
+                taken_at_offset_minutes=metadata.taken_at_offset_minutes,
+                camera_make=metadata.camera_make,
+                camera_model=metadata.camera_model,
+                latitude=metadata.latitude,
+                longitude=metadata.longitude,
                 failure_reason="",
                 processed_at=timezone.now(),
                 updated_at=timezone.now(),
@@ -142,8 +158,10 @@ def photo_embed(*, photo_id: int) -> Photo.Status | None:
     except BaseException:
         _photo_release(photo_id)
         raise
-    if old_thumbnail and old_thumbnail != photo.thumbnail.name:
-        photo.thumbnail.storage.delete(old_thumbnail)
+    for name in replaced:
+        # A photo embedded again (after a retry) leaves no orphaned files behind.
+        if name:
+            photo.file.storage.delete(name)
     return Photo.Status.READY
 
 
@@ -238,5 +256,10 @@ def _sha256(file: UploadedFile) -> str:
 def display_filename(name: str | None) -> str:
     """The user's file name as data: no folders, no control characters, bounded length."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
-    return (cleaned or "unnamed")[:255]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip() or "unnamed"
+    if len(cleaned) <= 255:
+        return cleaned
+    stem, dot, suffix = cleaned.rpartition(".")
+    if dot and len(suffix) <= 10:
+        return stem[: 254 - len(suffix)] + "." + suffix
+    return cleaned[:255]

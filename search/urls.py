@@ -15,6 +15,7 @@ urlpatterns = [
         {"kind": "thumbnail"},
         name="photo_thumbnail",
     ),
+    path("photos/<int:pk>/preview/", views.photo_file, {"kind": "preview"}, name="photo_preview"),
     path(
         "photos/<int:pk>/original/", views.photo_file, {"kind": "original"}, name="photo_original"
     ),

@@ -26,6 +26,8 @@ CONTENT_TYPES = {
     "GIF": "image/gif",
     "TIFF": "image/tiff",
     "BMP": "image/bmp",
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
 }
 
 
@@ -101,10 +103,11 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """Originals and thumbnails, only ever to their owner (or staff); never a public path."""
     visible = Q(owner=request.user) if not request.user.is_staff else Q()
     photo = get_object_or_404(Photo.objects.filter(visible), pk=pk)
-    if kind == "thumbnail":
-        if not photo.thumbnail:
-            raise Http404("No thumbnail yet.")
-        response = FileResponse(photo.thumbnail.open("rb"), content_type="image/jpeg")
+    if kind in ("thumbnail", "preview"):
+        derived = photo.thumbnail if kind == "thumbnail" else photo.preview
+        if not derived:
+            raise Http404("Not made yet.")
+        response = FileResponse(derived.open("rb"), content_type="image/jpeg")
     else:
         content_type = CONTENT_TYPES.get(photo.image_format, "application/octet-stream")
         response = FileResponse(

@@ -12,5 +12,6 @@ MEDIASEARCH_SEARCH_LIMIT = env_int("MEDIASEARCH_SEARCH_LIMIT", 60)
 # HNSW candidate list size at query time; higher is slower and more exact.
 MEDIASEARCH_HNSW_EF_SEARCH = env_int("MEDIASEARCH_HNSW_EF_SEARCH", 100)
 MEDIASEARCH_THUMBNAIL_SIZE = env_int("MEDIASEARCH_THUMBNAIL_SIZE", 384)
+MEDIASEARCH_PREVIEW_SIZE = env_int("MEDIASEARCH_PREVIEW_SIZE", 1600)
 # Web servers load the model in the background at start instead of on the first search.
 MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)

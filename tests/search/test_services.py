@@ -74,7 +74,7 @@ def test_one_bad_file_does_not_stop_the_others(alice):
     report = photos_create_many(owner=alice, files=files)
     assert [photo.original_filename for photo in report.created] == ["one.jpg", "two.png"]
     assert report.rejected == [
-        "page.html: not a supported image (accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP)"
+        "page.html: not a supported image (accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)"
     ]
     assert Photo.objects.count() == 2
 
@@ -83,7 +83,7 @@ def test_file_names_are_kept_as_data_only():
     assert display_filename("../../etc/passwd") == "passwd"
     assert display_filename("C:\\Users\\me\\фото 1.jpg") == "фото 1.jpg"
     assert display_filename("bad\x00name\n.jpg") == "badname.jpg"
-    assert len(display_filename("x" * 1000 + ".jpg")) == 255
+    assert display_filename("x" * 1000 + ".jpg") == "x" * 251 + ".jpg"
 
 
 def test_embed_writes_the_engine_vector_and_thumbnail(alice):

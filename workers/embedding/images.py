@@ -8,17 +8,43 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from struct import error as struct_error
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+# HEIC/HEIF photos from phones; AVIF is built into Pillow.
+pillow_heif.register_heif_opener()
 
 # Formats are recognised from content, never from a file name or a Content-Type header.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 DEFAULT_MAX_PIXELS = 100_000_000
 
 
 class ImageDecodeError(ValueError):
     """The file is not an image we accept, or it is damaged. ``str(error)`` is the reason."""
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """What the file says about itself; every field may be unknown."""
+
+    taken_at: datetime | None = None  # aware; UTC when the file gave no time zone
+    taken_at_offset_minutes: int | None = None  # the zone the photo was taken in, if known
+    camera_make: str = ""
+    camera_model: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    image: Image.Image  # upright RGB
+    metadata: PhotoMetadata
+    format: str
 
 
 def identify_format(source: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
@@ -41,16 +67,105 @@ def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
     EXIF orientation is applied; transparency is flattened onto white; animations give their
     first frame. Raises ``ImageDecodeError`` for anything that is not a whole, allowed image.
     """
+    return decode_photo(source, max_pixels=max_pixels).image
+
+
+def decode_photo(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedPhoto:
+    """Decode an upload once into an upright RGB image plus the metadata it carries.
+
+    Raises ``ImageDecodeError`` like ``decode_image``; damaged metadata is ignored, never fatal.
+    """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     with _open(source) as image:
         _check_size(image, max_pixels)
         try:
             image.load()
-            upright = ImageOps.exif_transpose(image) or image
+            metadata = read_metadata(image)
+            upright = _exif_transpose(image)
+            return DecodedPhoto(image=_to_rgb(upright), metadata=metadata, format=str(image.format))
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise ImageDecodeError(f"the image data is damaged or incomplete ({exc})") from exc
-        return _to_rgb(upright)
+
+
+def _exif_transpose(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image) or image
+    except (KeyError, TypeError, ValueError, SyntaxError, struct_error):
+        # A broken orientation tag: keep the pixels as stored rather than lose the photo.
+        return image
+
+
+def read_metadata(image: Image.Image) -> PhotoMetadata:
+    """Date taken, camera and position from EXIF; anything unreadable is left unknown."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about the corrupt EXIF we tolerate
+            exif = image.getexif()
+            details = exif.get_ifd(ExifTags.IFD.Exif)
+            gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    except Exception:  # corrupt EXIF comes in every shape; metadata is never worth a failure
+        return PhotoMetadata()
+    taken_at, offset = _taken_at(
+        details.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime),
+        details.get(ExifTags.Base.OffsetTimeOriginal),
+    )
+    latitude, longitude = _position(gps)
+    return PhotoMetadata(
+        taken_at=taken_at,
+        taken_at_offset_minutes=offset,
+        camera_make=_text(exif.get(ExifTags.Base.Make)),
+        camera_model=_text(exif.get(ExifTags.Base.Model)),
+        latitude=latitude,
+        longitude=longitude,
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return ""
+    return "".join(ch for ch in value if ch.isprintable()).strip()[:100]
+
+
+def _taken_at(value: object, offset: object) -> tuple[datetime | None, int | None]:
+    text = _text(value)
+    try:
+        local = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None, None
+    minutes = _offset_minutes(_text(offset))
+    zone = timezone(timedelta(minutes=minutes)) if minutes is not None else UTC
+    return local.replace(tzinfo=zone), minutes
+
+
+def _offset_minutes(text: str) -> int | None:
+    # EXIF writes offsets as "+02:00" / "-05:30".
+    if len(text) != 6 or text[0] not in "+-" or text[3] != ":":
+        return None
+    try:
+        minutes = int(text[1:3]) * 60 + int(text[4:6])
+    except ValueError:
+        return None
+    return minutes if text[0] == "+" else -minutes
+
+
+def _position(gps: dict) -> tuple[float | None, float | None]:
+    try:
+        latitude = _degrees(gps[2], gps.get(1))
+        longitude = _degrees(gps[4], gps.get(3))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
+        return None, None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None, None
+    return round(latitude, 7), round(longitude, 7)
+
+
+def _degrees(dms, ref) -> float:
+    degrees, minutes, seconds = (float(part) for part in dms)
+    value = degrees + minutes / 60 + seconds / 3600
+    return -value if _text(ref).upper() in ("S", "W") else value
 
 
 def _open(source: BinaryIO) -> Image.Image:
