@@ -11,13 +11,19 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from search.models import Embedding, Photo
 from search.vector_index import ensure_vector_index
 from workers.embedding.active import get_engine
-from workers.embedding.images import ImageDecodeError, decode_photo, identify_format, make_thumbnail
+from workers.embedding.images import (
+    DecodedPhoto,
+    ImageDecodeError,
+    decode_photo,
+    identify_format,
+    make_thumbnail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,50 +105,79 @@ def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
 
 
 def photo_embed(*, photo_id: int) -> Photo.Status | None:
-    """Decode, thumbnail and embed one photo with this process's engine.
+    """Embed one photo (see ``photos_embed``); return its new status, or None if untouched."""
+    return photos_embed(photo_id=photo_id, batch_size=1).get(photo_id)
 
-    Safe to run twice: a photo that is ready, failed, or being processed by someone else is
-    left alone. Bad image data marks the photo failed (never retried); anything else (database,
-    storage) propagates so the caller can retry. Returns the photo's new status, or None when
-    there was nothing to do.
+
+def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
+    """Claim ``photo_id`` and up to ``batch_size - 1`` other waiting photos, embed them together.
+
+    Claiming uses ``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same photo.
+    The batch is decoded photo by photo, encoded in one forward pass and written in one
+    transaction. Safe to run twice: a photo that is ready, failed, or held by another worker is
+    left alone. Bad image data marks that photo failed (never retried); any other error
+    (database, storage) releases the whole batch and propagates so the caller can retry.
+    Returns the new status of each photo this call handled.
     """
-    if not _photo_claim(photo_id):
-        return None
-    photo = Photo.objects.get(pk=photo_id)
+    claimed = _photos_claim(first=photo_id, limit=batch_size)
+    if not claimed:
+        return {}
     try:
-        with photo.file.open("rb") as handle:
-            decoded = decode_photo(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
-    except ImageDecodeError as exc:
-        photo_mark_failed(photo_id=photo_id, reason=str(exc))
-        return Photo.Status.FAILED
+        return _embed_claimed(claimed)
     except BaseException:
-        _photo_release(photo_id)
+        _photos_release([photo.pk for photo in claimed])
         raise
 
-    image, metadata = decoded.image, decoded.metadata
-    try:
-        engine = get_engine()
-        vector = engine.encode_images([image])[0]
-        ensure_vector_index(engine.model_id, engine.dim)
-        replaced = [photo.thumbnail.name, photo.preview.name]
-        photo.thumbnail.save(
-            "t.jpg",
-            ContentFile(make_thumbnail(image, max_side=settings.MEDIASEARCH_THUMBNAIL_SIZE)),
-            save=False,
-        )
-        photo.preview.save(
-            "p.jpg",
-            ContentFile(make_thumbnail(image, max_side=settings.MEDIASEARCH_PREVIEW_SIZE)),
-            save=False,
-        )
-        with transaction.atomic():
-            Embedding.objects.update_or_create(
-                photo_id=photo_id, model_id=engine.model_id, defaults={"vector": vector}
+
+def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
+    statuses: dict[int, Photo.Status] = {}
+    decoded: list[tuple[Photo, DecodedPhoto]] = []
+    for photo in photos:
+        try:
+            with photo.file.open("rb") as handle:
+                decoded.append(
+                    (photo, decode_photo(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS))
+                )
+        except ImageDecodeError as exc:
+            photo_mark_failed(photo_id=photo.pk, reason=str(exc))
+            statuses[photo.pk] = Photo.Status.FAILED
+        except FileNotFoundError:
+            photo_mark_failed(photo_id=photo.pk, reason="the original file is missing from storage")
+            statuses[photo.pk] = Photo.Status.FAILED
+    if not decoded:
+        return statuses
+
+    engine = get_engine()
+    vectors = engine.encode_images([item.image for _, item in decoded])
+    ensure_vector_index(engine.model_id, engine.dim)
+    replaced = []
+    for photo, item in decoded:
+        replaced += [photo.thumbnail.name, photo.preview.name]
+        for field, size in (
+            (photo.thumbnail, settings.MEDIASEARCH_THUMBNAIL_SIZE),
+            (photo.preview, settings.MEDIASEARCH_PREVIEW_SIZE),
+        ):
+            field.save(
+                "derived.jpg", ContentFile(make_thumbnail(item.image, max_side=size)), save=False
             )
-            Photo.objects.filter(pk=photo_id).update(
+
+    now = timezone.now()
+    with transaction.atomic():
+        Embedding.objects.bulk_create(
+            [
+                Embedding(photo_id=photo.pk, model_id=engine.model_id, vector=vector)
+                for (photo, _), vector in zip(decoded, vectors, strict=True)
+            ],
+            update_conflicts=True,
+            unique_fields=["photo", "model_id"],
+            update_fields=["vector"],
+        )
+        for photo, item in decoded:
+            metadata = item.metadata
+            Photo.objects.filter(pk=photo.pk).update(
                 status=Photo.Status.READY,
-                width=image.width,
-                height=image.height,
+                width=item.image.width,
+                height=item.image.height,
                 thumbnail=photo.thumbnail.name,
                 preview=photo.preview.name,
                 taken_at=metadata.taken_at,
@@ -152,17 +187,16 @@ def photo_embed(*, photo_id: int) -> Photo.Status | None:
                 latitude=metadata.latitude,
                 longitude=metadata.longitude,
                 failure_reason="",
-                processed_at=timezone.now(),
-                updated_at=timezone.now(),
+                processed_at=now,
+                updated_at=now,
             )
-    except BaseException:
-        _photo_release(photo_id)
-        raise
+            statuses[photo.pk] = Photo.Status.READY
+    storage = photos[0].file.storage
     for name in replaced:
-        # A photo embedded again (after a retry) leaves no orphaned files behind.
+        # A photo embedded again (after a crash mid-batch) leaves no orphaned files behind.
         if name:
-            photo.file.storage.delete(name)
-    return Photo.Status.READY
+            storage.delete(name)
+    return statuses
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
@@ -205,34 +239,48 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
     return ids
 
 
-def _photo_claim(photo_id: int) -> bool:
-    """Move a photo to processing if nobody else holds it; True if this caller now does."""
+def _photos_claim(*, first: int, limit: int) -> list[Photo]:
+    """Move ``first`` and other waiting photos to processing; return those this caller holds.
+
+    Nothing is claimed unless ``first`` itself is waiting: each photo has its own message, and
+    the others only ride along to fill the batch.
+
+    Stale "processing" photos (their worker died) count as waiting. Rows another transaction
+    has locked are skipped, never waited for.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
     claimable = Q(status=Photo.Status.PENDING) | Q(
         status=Photo.Status.PROCESSING, processing_started_at__lt=stale
     )
-    claimed = (
-        Photo.objects.filter(claimable, pk=photo_id).update(
+    with transaction.atomic():
+        ids = list(
+            Photo.objects.select_for_update(skip_locked=True)
+            .filter(claimable)
+            .order_by(Case(When(pk=first, then=0), default=1), "queued_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if first not in ids:
+            # Its own photo is done or held elsewhere: this message is a duplicate.
+            return []
+        Photo.objects.filter(pk__in=ids).update(
             status=Photo.Status.PROCESSING,
             processing_started_at=now,
             attempts=F("attempts") + 1,
             updated_at=now,
         )
-        == 1
-    )
-    return claimed
+    return list(Photo.objects.filter(pk__in=ids).order_by("pk"))
 
 
-def _photo_release(photo_id: int) -> None:
-    """Give a claimed photo back to the queue after a transient error (best effort)."""
+def _photos_release(photo_ids: list[int]) -> None:
+    """Give claimed photos back to the queue after a transient error (best effort)."""
     try:
-        Photo.objects.filter(pk=photo_id, status=Photo.Status.PROCESSING).update(
+        Photo.objects.filter(pk__in=photo_ids, status=Photo.Status.PROCESSING).update(
             status=Photo.Status.PENDING, updated_at=timezone.now()
         )
     except Exception:
-        # The database may be the thing that is down; the sweeper releases it later.
-        logger.warning("could not release photo %s; the sweeper will", photo_id, exc_info=True)
+        # The database may be the thing that is down; the sweeper releases them later.
+        logger.warning("could not release photos %s; the sweeper will", photo_ids, exc_info=True)
 
 
 def _enqueue_embedding(photo_id: int) -> None:

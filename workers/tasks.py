@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from search.services import photo_embed, photo_mark_failed, photos_requeue_stalled
+from search.services import photo_mark_failed, photos_embed, photos_requeue_stalled
 from workers import signals  # noqa: F401  (connects the worker start-up hook)
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,14 @@ MAX_RETRIES = 8
     max_retries=MAX_RETRIES,
 )
 def embed_photo(self, photo_id: int) -> str | None:
-    """Embed one photo. Safe to run twice; returns the photo's new status, if it changed."""
+    """Embed a photo, with other waiting photos in the same batch. Safe to run twice.
+
+    Returns the photo's new status, if this call changed it.
+    """
     try:
-        status = photo_embed(photo_id=photo_id)
+        status = photos_embed(
+            photo_id=photo_id, batch_size=settings.MEDIASEARCH_EMBED_BATCH_SIZE
+        ).get(photo_id)
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= MAX_RETRIES:
             photo_mark_failed(

@@ -15,3 +15,5 @@ MEDIASEARCH_THUMBNAIL_SIZE = env_int("MEDIASEARCH_THUMBNAIL_SIZE", 384)
 MEDIASEARCH_PREVIEW_SIZE = env_int("MEDIASEARCH_PREVIEW_SIZE", 1600)
 # Web servers load the model in the background at start instead of on the first search.
 MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)
+# Photos a worker embeds in one forward pass (its own plus others waiting in the queue).
+MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)

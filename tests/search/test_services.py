@@ -142,3 +142,61 @@ def test_sweeper_requeues_stalled_photos_only(alice, settings):
 
     assert photos_requeue_stalled() == [stalled.pk]
     assert Photo.objects.get(pk=busy.pk).status == "processing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_embeds_waiting_photos_together_and_skips_locked_ones(alice):
+    import psycopg
+
+    from search.services import photos_embed
+    from tests.conftest import test_database_url
+
+    photos = [
+        photo_create(
+            owner=alice, file=upload_file(f"{i}.png", encode(make_image(size=(64 + i, 64)), "PNG"))
+        ).photo
+        for i in range(5)
+    ]
+    with psycopg.connect(test_database_url()) as other:
+        # Another worker's claim transaction holds photo 4.
+        other.execute("SELECT id FROM search_photo WHERE id = %s FOR UPDATE", [photos[4].pk])
+
+        statuses = photos_embed(photo_id=photos[2].pk, batch_size=10)
+
+        other.rollback()
+
+    assert statuses == {photo.pk: "ready" for photo in photos[:4]}
+    assert Photo.objects.get(pk=photos[4].pk).status == "pending"
+    assert Embedding.objects.filter(photo__in=photos[:4]).count() == 4
+    assert Photo.objects.get(pk=photos[2].pk).attempts == 1
+
+
+def test_a_duplicate_message_claims_nothing(alice):
+    from search.services import photos_embed
+
+    done = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
+    waiting = photo_create(
+        owner=alice, file=upload_file("b.png", encode(make_image(), "PNG"))
+    ).photo
+    photos_embed(photo_id=done.pk, batch_size=1)
+
+    assert photos_embed(photo_id=done.pk, batch_size=10) == {}
+    assert Photo.objects.get(pk=waiting.pk).status == "pending"
+
+
+def test_one_damaged_file_in_a_batch_fails_alone(alice):
+    from search.services import photos_embed
+
+    data = encode(make_image(size=(300, 300)), quality=95)
+    good = [
+        photo_create(
+            owner=alice, file=upload_file(f"{i}.png", encode(make_image(size=(60 + i, 60)), "PNG"))
+        ).photo
+        for i in range(3)
+    ]
+    broken = photo_create(owner=alice, file=upload_file("cut.jpg", data[: len(data) // 2])).photo
+
+    statuses = photos_embed(photo_id=good[0].pk, batch_size=10)
+
+    assert statuses == {**{p.pk: "ready" for p in good}, broken.pk: "failed"}
+    assert Photo.objects.get(pk=broken.pk).failure_reason.startswith("the image data is damaged")
