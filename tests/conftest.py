@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,46 +108,97 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings) -> Iterator[subprocess.Popen]:
-    """A real ``celery worker`` process on the test database, the same Redis and media folder.
+class CeleryProcesses:
+    """Starts real ``celery worker``/``beat`` processes for a test and stops them afterwards."""
 
-    Redis is flushed first so that messages left by earlier tests do not leak in.
-    """
-    import redis
+    def __init__(self, settings, log_dir: Path):
+        self.settings = settings
+        self.log_dir = log_dir
+        self.started: list[subprocess.Popen] = []
+        self._logs: dict[int, Path] = {}
 
-    from mediasearch.celery import app
+    def environment(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "mediasearch.settings.test",
+            "DATABASE_URL": test_database_url(),
+            "MEDIASEARCH_MEDIA_ROOT": self.settings.MEDIA_ROOT,
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
 
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mediasearch.settings.test",
-        "DATABASE_URL": test_database_url(),
-        "MEDIASEARCH_MEDIA_ROOT": settings.MEDIA_ROOT,
-        "PYTHONUNBUFFERED": "1",
-    }
-    hostname = f"test-worker-{os.getpid()}-{time.monotonic_ns()}@localhost"
-    log_path = Path(settings.MEDIA_ROOT).parent / "worker.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mediasearch", "worker", "--loglevel=INFO",
-         "--concurrency=1", "--without-gossip", "--without-mingle", "-n", hostname],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
+    def worker(self, **extra_env: str) -> subprocess.Popen:
+        """A worker with one pool process; returns once it answers a ping."""
+        from mediasearch.celery import app
+
+        hostname = f"test-worker-{os.getpid()}-{time.monotonic_ns()}@localhost"
+        process = self._spawn(
+            ["worker", "--loglevel=INFO", "--concurrency=1", "--without-gossip",
+             "--without-mingle", "-n", hostname],
+            hostname, extra_env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
         while not app.control.ping(destination=[hostname], timeout=0.5):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Celery worker did not start:\n" + log_path.read_text())
-        yield process
+                raise RuntimeError("the Celery worker did not start:\n" + self.log(process))
+        return process
+
+    def beat(self, **extra_env: str) -> subprocess.Popen:
+        schedule = self.log_dir / f"beat-{time.monotonic_ns()}"
+        return self._spawn(
+            ["beat", "--loglevel=INFO", "--schedule", str(schedule)], "beat", extra_env
+        )
+
+    def log(self, process: subprocess.Popen) -> str:
+        return self._logs[process.pid].read_text()
+
+    def _spawn(self, args: list[str], name: str, extra_env: dict[str, str]) -> subprocess.Popen:
+        log_path = self.log_dir / f"{name.split('@')[0]}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "mediasearch", *args],
+                cwd=REPO_ROOT, env=self.environment(**extra_env), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self._logs[process.pid] = log_path
+        self.started.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL the whole process group (parent and pool), as a crash would."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def celery_processes(transactional_db, settings, tmp_path) -> Iterator[CeleryProcesses]:
+    """Real Celery processes on the test database. Redis is flushed first so that messages
+    left by earlier tests do not leak in."""
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    processes = CeleryProcesses(settings, tmp_path)
+    try:
+        yield processes
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        processes.stop_all()
+
+
+@pytest.fixture
+def celery_worker(celery_processes) -> subprocess.Popen:
+    """One real ``celery worker`` process, ready to take tasks."""
+    return celery_processes.worker()
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "") -> None:

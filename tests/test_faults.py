@@ -1,0 +1,119 @@
+"""Faults with real processes: every photo still ends ready exactly once, and the app answers
+clearly while a service is down.
+
+The worker, beat, Redis and PostgreSQL are real processes; the faults are real too (SIGKILL,
+server stops). Timeouts are shortened through the same environment variables production reads.
+"""
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from mediasearch.embedded import test_services
+from search.models import Embedding, Photo
+from search.services import photo_create
+from tests.conftest import encode, make_image, upload_file, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+FAST_RECOVERY = {
+    "MEDIASEARCH_PROCESSING_TIMEOUT": "4",
+    "MEDIASEARCH_PENDING_REQUEUE_AFTER": "3",
+    "MEDIASEARCH_SWEEP_INTERVAL": "1",
+}
+
+
+def photos_for(owner, count: int, size=(1600, 1200)) -> list[Photo]:
+    colours = ["red", "blue", "green", "orange", "purple", "white", "black", "yellow"]
+    shapes = ["circle", "square", "triangle"]
+    photos = []
+    for i in range(count):
+        image = make_image(
+            color=colours[i % 8], shape=shapes[i % 3], background=colours[(i // 8) % 8], size=size
+        )
+        image.putpixel((0, 0), (i, i, i))  # every file distinct
+        photos.append(photo_create(owner=owner, file=upload_file(f"{i}.jpg", encode(image))).photo)
+    return photos
+
+
+def assert_all_ready_exactly_once(photos: list[Photo], timeout: float) -> None:
+    ids = [p.pk for p in photos]
+    wait_for(
+        lambda: Photo.objects.filter(pk__in=ids, status="ready").count() == len(ids),
+        timeout=timeout,
+        message="not all photos became ready",
+    )
+    assert Embedding.objects.filter(photo_id__in=ids).count() == len(ids)
+    assert Photo.objects.count() == len(ids)
+
+
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_processes, alice):
+    env = {**FAST_RECOVERY, "MEDIASEARCH_EMBED_BATCH_SIZE": "8"}
+    photos = photos_for(alice, 32)
+    worker = celery_processes.worker(**env)
+    celery_processes.beat(**env)
+
+    wait_for(lambda: Photo.objects.filter(status="processing").exists(), timeout=60, interval=0.01)
+    celery_processes.kill(worker)
+    held = list(Photo.objects.filter(status="processing").values_list("pk", flat=True))
+    assert held, "the worker should have died holding a batch"
+
+    celery_processes.worker(**env)
+
+    assert_all_ready_exactly_once(photos, timeout=120)
+    assert set(Photo.objects.filter(pk__in=held).values_list("attempts", flat=True)) >= {2}
+
+
+def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):
+    redis = test_services.get("redis")
+    if redis is None:
+        pytest.skip("needs the embedded Redis (REDIS_URL points elsewhere)")
+    celery_processes.worker(**FAST_RECOVERY)
+    celery_processes.beat(**FAST_RECOVERY)
+
+    redis.kill()  # a crash: whatever was queued is gone
+    client.force_login(alice)
+    files = [
+        upload_file(f"{i}.jpg", encode(make_image(color=c)))
+        for i, c in enumerate(["red", "blue", "green"])
+    ]
+    response = client.post(reverse("search:upload"), {"photos": files}, follow=True)
+    assert "3 photo(s) uploaded and queued." in response.content.decode()
+    assert set(Photo.objects.values_list("status", flat=True)) == {"pending"}
+
+    redis.start()
+
+    assert_all_ready_exactly_once(list(Photo.objects.all()), timeout=120)
+
+
+def test_postgres_restart_while_a_worker_runs(celery_processes, alice, live_server):
+    # Over real HTTP: Django's test client switches off the reconnect-per-request that real
+    # servers rely on after an outage.
+    from django.db import connection
+
+    from tests.test_pipeline_integration import logged_in_session
+
+    postgres = test_services.get("postgres")
+    if postgres is None:
+        pytest.skip("needs the embedded PostgreSQL (DATABASE_URL points elsewhere)")
+    photos = photos_for(alice, 24)
+    session = logged_in_session(live_server.url, "alice", "alice-password-1")
+    celery_processes.worker(**FAST_RECOVERY)
+    celery_processes.beat(**FAST_RECOVERY)
+    wait_for(lambda: Photo.objects.filter(status="ready").exists(), timeout=60, interval=0.05)
+
+    postgres.pause()
+    try:
+        response = session.get(f"{live_server.url}/photos/")
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "10"
+        assert "The database cannot be reached right now." in response.text
+        time.sleep(3)  # the worker meets the outage too
+    finally:
+        postgres.resume()
+        connection.close()  # this test process's own connection died with the server
+
+    response = session.get(f"{live_server.url}/photos/")
+    assert response.status_code == 200 and "My photos" in response.text
+    assert_all_ready_exactly_once(photos, timeout=120)
