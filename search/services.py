@@ -214,7 +214,8 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
     """Ring the queue again for photos nobody is working on; return their ids.
 
     Pending photos whose message was sent long ago (Redis may have lost it) and photos stuck
-    in processing past the timeout (their worker died) go back to pending and are re-sent.
+    in processing past the timeout (their worker died) go back to pending and are re-sent,
+    unless they have used up their attempts: those are marked failed, with the reason.
     """
     now = timezone.now()
     pending_since = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
@@ -223,17 +224,30 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
         Q(queued_at__lt=pending_since) | Q(queued_at__isnull=True)
     ) | Q(status=Photo.Status.PROCESSING, processing_started_at__lt=processing_since)
     with transaction.atomic():
-        ids = list(
+        rows = list(
             Photo.objects.select_for_update(skip_locked=True)
             .filter(stalled)
             .order_by("queued_at")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "attempts")[:limit]
+        )
+        given_up = [pk for pk, attempts in rows if attempts >= settings.MEDIASEARCH_MAX_ATTEMPTS]
+        ids = [pk for pk, _ in rows if pk not in given_up]
+        Photo.objects.filter(pk__in=given_up).update(
+            status=Photo.Status.FAILED,
+            failure_reason=(
+                f"gave up after {settings.MEDIASEARCH_MAX_ATTEMPTS} attempts that did not finish "
+                "(the worker crashed, hit its time or memory limit, or a service was down)"
+            ),
+            processed_at=now,
+            updated_at=now,
         )
         Photo.objects.filter(pk__in=ids).update(
             status=Photo.Status.PENDING, queued_at=now, updated_at=now
         )
         for photo_id in ids:
             transaction.on_commit(lambda photo_id=photo_id: _enqueue_embedding(photo_id))
+    if given_up:
+        logger.warning("gave up on photos %s after repeated unfinished attempts", given_up)
     if ids:
         logger.info("re-queued %d stalled photos", len(ids))
     return ids
@@ -245,14 +259,16 @@ def _photos_claim(*, first: int, limit: int) -> list[Photo]:
     Nothing is claimed unless ``first`` itself is waiting: each photo has its own message, and
     the others only ride along to fill the batch.
 
-    Stale "processing" photos (their worker died) count as waiting. Rows another transaction
-    has locked are skipped, never waited for.
+    Stale "processing" photos (their worker died) count as waiting; photos that used up their
+    attempts do not (the sweeper marks them failed). Rows another transaction has locked are
+    skipped, never waited for.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
-    claimable = Q(status=Photo.Status.PENDING) | Q(
-        status=Photo.Status.PROCESSING, processing_started_at__lt=stale
-    )
+    claimable = (
+        Q(status=Photo.Status.PENDING)
+        | Q(status=Photo.Status.PROCESSING, processing_started_at__lt=stale)
+    ) & Q(attempts__lt=settings.MEDIASEARCH_MAX_ATTEMPTS)
     with transaction.atomic():
         ids = list(
             Photo.objects.select_for_update(skip_locked=True)

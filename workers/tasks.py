@@ -40,12 +40,14 @@ def embed_photo(self, photo_id: int) -> str | None:
         status = photos_embed(
             photo_id=photo_id, batch_size=settings.MEDIASEARCH_EMBED_BATCH_SIZE
         ).get(photo_id)
-    except TRANSIENT_ERRORS as exc:
+    except TRANSIENT_ERRORS:
         if self.request.retries >= MAX_RETRIES:
-            photo_mark_failed(
-                photo_id=photo_id, reason=f"gave up after {MAX_RETRIES} retries: {exc}"
-            )
-            return "failed"
+            # A long outage is no reason to fail a photo for good: it is pending again (or
+            # will be, once the database is back) and the sweeper re-sends it later, until its
+            # attempts are used up.
+            logger.warning("photo %s: still failing after %d retries; leaving it to the sweeper",
+                           photo_id, MAX_RETRIES, exc_info=True)  # fmt: skip
+            return None
         raise
     except Exception as exc:
         # A bug, not bad input and not an outage: retrying would only repeat it.

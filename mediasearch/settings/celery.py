@@ -25,6 +25,9 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 MEDIASEARCH_SWEEP_INTERVAL = env_int("MEDIASEARCH_SWEEP_INTERVAL", 60)
 MEDIASEARCH_PENDING_REQUEUE_AFTER = env_int("MEDIASEARCH_PENDING_REQUEUE_AFTER", 300)
 MEDIASEARCH_PROCESSING_TIMEOUT = env_int("MEDIASEARCH_PROCESSING_TIMEOUT", 900)
+# A photo claimed this many times without finishing (it crashes its worker, or outages keep
+# interrupting it) is marked failed instead of being tried forever.
+MEDIASEARCH_MAX_ATTEMPTS = env_int("MEDIASEARCH_MAX_ATTEMPTS", 5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-photos": {"task": "workers.tasks.sweep_photos", "schedule": MEDIASEARCH_SWEEP_INTERVAL},
 }

@@ -144,6 +144,38 @@ def test_sweeper_requeues_stalled_photos_only(alice, settings):
     assert Photo.objects.get(pk=busy.pk).status == "processing"
 
 
+def test_a_photo_that_keeps_crashing_its_worker_ends_failed_not_retried_forever(alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.MEDIASEARCH_PROCESSING_TIMEOUT = 60
+    settings.MEDIASEARCH_MAX_ATTEMPTS = 3
+    long_ago = timezone.now() - timedelta(minutes=5)
+    worn, retried = (
+        photo_create(
+            owner=alice, file=upload_file(f"{i}.png", encode(make_image(size=(64 + i, 64)), "PNG"))
+        ).photo
+        for i in range(2)
+    )
+    Photo.objects.filter(pk=worn.pk).update(
+        status="processing", processing_started_at=long_ago, attempts=3
+    )
+    Photo.objects.filter(pk=retried.pk).update(
+        status="processing", processing_started_at=long_ago, attempts=2
+    )
+
+    assert photo_embed(photo_id=worn.pk) is None  # its attempts are used up: never claimed
+    assert photos_requeue_stalled() == [retried.pk]
+
+    worn.refresh_from_db()
+    assert worn.status == "failed"
+    assert worn.attempts == 3
+    assert worn.failure_reason.startswith("gave up after 3 attempts that did not finish")
+    assert Photo.objects.get(pk=retried.pk).status == "pending"
+    assert not Embedding.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_embeds_waiting_photos_together_and_skips_locked_ones(alice):
     import psycopg
@@ -200,3 +232,20 @@ def test_one_damaged_file_in_a_batch_fails_alone(alice):
 
     assert statuses == {**{p.pk: "ready" for p in good}, broken.pk: "failed"}
     assert Photo.objects.get(pk=broken.pk).failure_reason.startswith("the image data is damaged")
+
+
+def test_a_task_out_of_retries_leaves_the_photo_pending_for_the_sweeper(alice):
+    import os
+
+    from workers.tasks import MAX_RETRIES, embed_photo
+
+    photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
+    # A storage I/O error (not bad image data): the original's path is now a folder.
+    os.remove(photo.file.path)
+    os.mkdir(photo.file.path)
+
+    result = embed_photo.apply(args=(photo.pk,), retries=MAX_RETRIES)
+
+    assert result.get() is None
+    photo.refresh_from_db()
+    assert (photo.status, photo.attempts, photo.failure_reason) == ("pending", 1, "")

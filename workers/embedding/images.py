@@ -28,6 +28,12 @@ class ImageDecodeError(ValueError):
     """The file is not an image we accept, or it is damaged. ``str(error)`` is the reason."""
 
 
+# Pillow's built-in decompression-bomb guard (a fixed ~89 M pixels) would override the
+# configurable MEDIASEARCH_MAX_IMAGE_PIXELS; every open in this module is followed by
+# _check_size with the caller's limit, before a single pixel is decoded.
+Image.MAX_IMAGE_PIXELS = None
+
+
 @dataclass(frozen=True)
 class PhotoMetadata:
     """What the file says about itself; every field may be unknown."""
@@ -169,20 +175,16 @@ def _degrees(dms, ref) -> float:
 
 
 def _open(source: BinaryIO) -> Image.Image:
+    """Open lazily (header only); every caller then applies its own pixel limit (_check_size)."""
     if source.seek(0, io.SEEK_END) == 0:
         raise ImageDecodeError("the file is empty")
     source.seek(0)
     try:
-        with warnings.catch_warnings():
-            # A decompression-bomb warning is an error for us: the size check says why.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(source, formats=ALLOWED_FORMATS)
+        return Image.open(source, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         raise ImageDecodeError(
             "not a supported image (accepted: " + ", ".join(ALLOWED_FORMATS) + ")"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"the image is too large to decode safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"the image header is damaged ({exc})") from exc
 

@@ -63,6 +63,14 @@ def test_refuses_images_over_the_pixel_limit_before_decoding():
         decode_image(data, max_pixels=100_000)
 
 
+def test_the_pixel_limit_is_ours_not_pillows():
+    # 90 M pixels: above Pillow's built-in guard (~89.5 M), below a limit raised for scans.
+    data = encode(Image.new("1", (10_000, 9_000)), "PNG")
+    assert identify_format(io.BytesIO(data), max_pixels=200_000_000) == "PNG"
+    with pytest.raises(ImageDecodeError, match="more than the limit of 50,000,000"):
+        identify_format(io.BytesIO(data), max_pixels=50_000_000)
+
+
 def test_identify_format_reads_content_not_names_and_rewinds():
     handle = io.BytesIO(encode(make_image(), "PNG"))
     assert identify_format(handle) == "PNG"
