@@ -6,3 +6,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("search.urls")),
 ]
+
+# Django's default 400 page renders without the request: no user, no settings in context.
+handler400 = "search.views.bad_request"

@@ -137,6 +137,7 @@ def test_too_many_files_in_one_request_gets_a_clear_answer(alice_client, setting
     response = alice_client.post(reverse("search:upload"), {"photos": files})
     assert response.status_code == 400
     assert "Too many files in one upload" in response.content.decode()
+    assert "Upload at most\n  3 files at a time" in response.content.decode()
     assert Photo.objects.count() == 0
 
 
