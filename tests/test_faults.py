@@ -87,6 +87,20 @@ def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):
     assert_all_ready_exactly_once(list(Photo.objects.all()), timeout=120)
 
 
+def test_messages_lost_from_redis_are_sent_again_by_the_sweeper(celery_processes, alice, settings):
+    import redis
+
+    photos = photos_for(alice, 6, size=(320, 240))
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    assert broker.llen("celery") == 6
+    broker.flushdb()  # the queue forgets: only the database still knows the photos wait
+
+    celery_processes.worker(**FAST_RECOVERY)
+    celery_processes.beat(**FAST_RECOVERY)
+
+    assert_all_ready_exactly_once(photos, timeout=120)
+
+
 def test_postgres_restart_while_a_worker_runs(celery_processes, alice, live_server):
     # Over real HTTP: Django's test client switches off the reconnect-per-request that real
     # servers rely on after an outage.

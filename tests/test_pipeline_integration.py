@@ -128,3 +128,77 @@ def test_a_damaged_photo_fails_alone_with_its_reason(live_server, celery_worker,
     assert broken.failure_reason.startswith("the image data is damaged or incomplete")
     assert broken.attempts == 1  # bad input is never retried
     assert Photo.objects.get(pk=good.pk).status == "ready"
+
+
+def test_a_hundred_photos_with_one_bad_file_give_99_searchable_and_one_visible_failure(
+    live_server, celery_worker, alice
+):
+    session = logged_in_session(live_server.url, "alice", "alice-password-1")
+    colours = [
+        "red",
+        "blue",
+        "green",
+        "orange",
+        "purple",
+        "white",
+        "black",
+        "yellow",
+        "pink",
+        "grey",
+    ]
+    files = []
+    for i in range(99):
+        image = make_image(
+            color=colours[i % 10], background=colours[(i // 10) % 10], size=(160, 120)
+        )
+        image.putpixel((0, 0), (i, 0, 0))
+        files.append(("photos", (f"photo-{i:02d}.jpg", encode(image))))
+    good = encode(make_image(size=(400, 400)), quality=95)
+    files.insert(50, ("photos", ("damaged.jpg", good[: len(good) // 2])))
+
+    response = session.post(
+        f"{live_server.url}/upload/",
+        files=files,
+        data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{live_server.url}/upload/"},
+    )
+    assert "100 photo(s) uploaded and queued." in response.text
+
+    wait_for(
+        lambda: not Photo.objects.filter(status__in=["pending", "processing"]).exists(),
+        timeout=180,
+    )
+    assert Photo.objects.filter(status="ready").count() == 99
+    failed = Photo.objects.get(status="failed")
+    assert failed.original_filename == "damaged.jpg"
+    assert Embedding.objects.count() == 99
+
+    listing = session.get(f"{live_server.url}/photos/", params={"page": 2}).text
+    listing += (
+        session.get(f"{live_server.url}/photos/").text
+        + session.get(f"{live_server.url}/photos/", params={"page": 3}).text
+    )
+    assert "damaged.jpg" in listing
+    assert "the image data is damaged or incomplete" in listing
+    assert len(result_ids(session.get(f"{live_server.url}/", params={"q": "red"}).text)) == 60
+
+
+def test_two_workers_share_the_queue_without_claiming_a_photo_twice(celery_processes, alice):
+    from search.services import photo_create
+    from tests.conftest import upload_file
+
+    env = {"MEDIASEARCH_EMBED_BATCH_SIZE": "4"}
+    celery_processes.worker(**env)
+    celery_processes.worker(**env)
+    created = 0
+    for i in range(60):
+        image = make_image(color="blue", size=(480, 360))
+        image.putpixel((0, 0), (i, i, 0))  # lossless PNG keeps every file distinct
+        data = encode(image, "PNG")
+        upload = upload_file(f"{i}.png", data, "image/png")
+        created += photo_create(owner=alice, file=upload).created
+    assert created == 60
+
+    wait_for(lambda: Photo.objects.filter(status="ready").count() == 60, timeout=180)
+    assert set(Photo.objects.values_list("attempts", flat=True)) == {1}
+    assert Embedding.objects.count() == 60

@@ -1,5 +1,8 @@
+import io
+
 import pytest
 from django.urls import reverse
+from PIL import Image
 
 from search.models import Photo
 from search.services import photo_create, photo_embed
@@ -10,7 +13,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     "url",
-    ["/", "/upload/", "/photos/", "/photos/1/similar/", "/photos/1/thumbnail/", "/dashboard/"],
+    [
+        "/",
+        "/upload/",
+        "/photos/",
+        "/photos/1/similar/",
+        "/photos/1/thumbnail/",
+        "/photos/1/preview/",
+        "/photos/1/original/",
+        "/dashboard/",
+    ],
 )
 def test_pages_need_a_login(client, url):
     response = client.get(url)
@@ -87,10 +99,20 @@ def test_files_are_only_served_to_their_owner(client, alice, bob):
     photo_embed(photo_id=photo.pk)
 
     client.force_login(bob)
-    for name in ["search:photo_thumbnail", "search:photo_original", "search:photo_similar"]:
+    for name in [
+        "search:photo_thumbnail",
+        "search:photo_preview",
+        "search:photo_original",
+        "search:photo_similar",
+    ]:
         assert client.get(reverse(name, args=[photo.pk])).status_code == 404
 
     client.force_login(alice)
+    for name, longest_side in [("search:photo_thumbnail", 384), ("search:photo_preview", 1600)]:
+        response = client.get(reverse(name, args=[photo.pk]))
+        assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
+        served = Image.open(io.BytesIO(b"".join(response.streaming_content)))
+        assert max(served.size) == min(longest_side, 320)  # never upscaled past the original
     response = client.get(reverse("search:photo_original", args=[photo.pk]))
     assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -117,3 +139,52 @@ def test_admin_lists_photos_with_status_filter(client, alice, staff):
     page = response.content.decode()
     assert response.status_code == 200
     assert "a.jpg" in page and "alice" in page
+
+
+def test_uploading_the_same_file_again_says_it_is_already_there(alice_client, alice):
+    data = encode(make_image(color="green"))
+    alice_client.post(reverse("search:upload"), {"photos": [upload_file("a.jpg", data)]})
+
+    response = alice_client.post(
+        reverse("search:upload"), {"photos": [upload_file("copy.jpg", data)]}, follow=True
+    )
+
+    page = response.content.decode()
+    assert "already in your library" in page
+    assert Photo.objects.filter(owner=alice).count() == 1
+
+
+def test_metadata_read_by_the_worker_is_kept_on_the_photo(alice):
+    from datetime import UTC, datetime
+
+    from tests.workers.embedding.test_metadata import exif_with
+
+    data = encode(make_image(size=(300, 200)), exif=exif_with(offset="+02:00", gps=True))
+    photo = photo_create(owner=alice, file=upload_file("paris.jpg", data)).photo
+
+    photo_embed(photo_id=photo.pk)
+
+    photo.refresh_from_db()
+    assert (photo.width, photo.height) == (300, 200)
+    assert photo.taken_at == datetime(2024, 7, 14, 16, 30, 5, tzinfo=UTC)
+    assert photo.taken_at_offset_minutes == 120
+    assert (photo.camera_make, photo.camera_model) == ("Fujifilm", "X100V")
+    assert (photo.latitude, photo.longitude) == (48.8582222, -2.2945)
+
+
+def test_every_page_says_when_only_the_demo_model_is_running(client, staff, monkeypatch):
+    # Offline with the real default configured: the engine falls back to the demo model.
+    import workers.embedding.active as active
+    import workers.embedding.model as model_module
+    from workers.embedding.model import ModelSpec, load_engine_with_fallback
+
+    monkeypatch.setattr(model_module, "_hub_reachable", lambda timeout=3.0: False)
+    engine = load_engine_with_fallback(ModelSpec("ViT-B-32", "laion2b_s34b_b79k"))
+    monkeypatch.setattr(active, "_engine", engine)
+    client.force_login(staff)
+
+    for url in ["/", "/upload/", "/photos/", "/dashboard/", "/?q=a+red+circle"]:
+        page = client.get(url).content.decode()
+        assert "<strong>Demo model.</strong>" in page, url
+        assert "could not load ViT-B-32 (laion2b_s34b_b79k): the model hub cannot be" in page
+        assert "./dev manage download_model" in page

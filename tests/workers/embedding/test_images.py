@@ -51,6 +51,17 @@ def test_refuses_non_images_with_a_reason(data, reason):
         decode_image(data)
 
 
+def test_an_animated_gif_is_its_first_frame():
+    frames = [make_image(color=c, background="white") for c in ("red", "lime", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+
+    image = decode_image(buffer.getvalue())
+
+    red, green, blue = image.getpixel((160, 120))  # the shape's centre
+    assert red > 200 and green < 60 and blue < 60
+
+
 def test_refuses_truncated_jpeg():
     data = encode(make_image(size=(256, 256)), quality=95)
     with pytest.raises(ImageDecodeError, match="damaged or incomplete"):
