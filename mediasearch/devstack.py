@@ -55,6 +55,11 @@ def up(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="./dev up", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("MEDIASEARCH_PORT", 8000)))
     parser.add_argument("--host", default=os.environ.get("MEDIASEARCH_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="also upload a few hundred generated demo scenes for the admin user to search",
+    )
     args = parser.parse_args(argv)
 
     var = var_dir()
@@ -106,6 +111,11 @@ def up(argv: list[str]) -> int:
             ["-m", "celery", "-A", "mediasearch", "beat", "--loglevel=INFO",
              "--schedule", str(var / "celerybeat-schedule")], env)))  # fmt: skip
         wait_for_port(args.host, args.port, 60, process=children[0][1], name="web server")
+        if args.demo:
+            say("uploading the demo gallery for admin (the worker embeds it in the background)")
+            subprocess.call(
+                [sys.executable, "manage.py", "load_demo_gallery"], cwd=REPO_ROOT, env=env
+            )
         say("")
         say(f"MediaSearch is running at http://{args.host}:{args.port}/")
         say(login)

@@ -6,6 +6,8 @@ import torch
 from tests.conftest import make_image
 from workers.embedding.model import (
     DEMO_MODEL_NAME,
+    DEMO_PRETRAINED,
+    DEMO_WEIGHTS,
     ModelLoadError,
     ModelSpec,
     load_engine,
@@ -35,10 +37,17 @@ def reference_embeddings(name: str, pretrained: str | None):
     return images.numpy(), texts.numpy()
 
 
-@pytest.mark.parametrize("name", [DEMO_MODEL_NAME, "ViT-B-32"])
-def test_engine_matches_open_clip_reference_path(name):
-    engine = load_engine(ModelSpec(name, ""))
-    ref_images, ref_texts = reference_embeddings(name, None)
+@pytest.mark.parametrize(
+    ("name", "pretrained", "reference_weights"),
+    [
+        (DEMO_MODEL_NAME, DEMO_PRETRAINED, str(DEMO_WEIGHTS)),  # the trained weights we ship
+        (DEMO_MODEL_NAME, "", None),
+        ("ViT-B-32", "", None),  # what real checkpoints of the default model go through
+    ],
+)
+def test_engine_matches_open_clip_reference_path(name, pretrained, reference_weights):
+    engine = load_engine(ModelSpec(name, pretrained))
+    ref_images, ref_texts = reference_embeddings(name, reference_weights)
 
     images = engine.encode_images(IMAGES)
     texts = engine.encode_texts(TEXTS)

@@ -1,0 +1,50 @@
+import random
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from search.evaluation import image_recall, ingest_scenes, text_recall, wait_until_processed
+from workers.embedding.active import get_engine
+from workers.embedding.demo.scenes import random_scene
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure search recall on held-out generated scenes: the model alone, then through "
+        "the full stack (upload → Celery worker → pgvector → search views). Needs a running "
+        "worker (./dev up). Uses a throw-away user that is deleted afterwards."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scenes", type=int, default=200)
+        parser.add_argument("--seed", type=int, default=1234)
+        parser.add_argument("--timeout", type=float, default=600)
+
+    def handle(self, *args, scenes: int, seed: int, timeout: float, **options):
+        engine = get_engine()
+        self.stdout.write(f"Model: {engine.model_id}")
+        rng = random.Random(seed)
+        scene_list = [random_scene(rng, split="heldout") for _ in range(scenes)]
+
+        if engine.is_demo:
+            from workers.embedding.demo.evaluate import evaluate_model
+
+            alone = evaluate_model(
+                engine.model, engine.preprocess, engine.tokenizer, n=scenes, seed=seed
+            )
+            self.stdout.write(f"Model alone ({scenes} held-out scenes): {alone}")
+
+        user = get_user_model().objects.create_user(f"evaluation-{seed}-{random.getrandbits(32)}")
+        try:
+            scene_set = ingest_scenes(owner=user, scenes=scene_list, seed=seed)
+            wait_until_processed(scene_set.photos, timeout=timeout)
+            text = text_recall(user=user, scene_set=scene_set, seed=seed)
+            image = image_recall(user=user, scene_set=scene_set, seed=seed)
+        finally:
+            for photo in user.photos.all():
+                for stored in (photo.file, photo.thumbnail, photo.preview):
+                    stored.delete(save=False)
+            user.delete()
+        self.stdout.write(f"Full stack ({text.queries} photos, {text.queries} queries each):")
+        self.stdout.write(f"  text→image  recall@1 {text.at_1:.3f}  recall@5 {text.at_5:.3f}")
+        self.stdout.write(f"  image→image recall@1 {image.at_1:.3f}  recall@5 {image.at_5:.3f}")
