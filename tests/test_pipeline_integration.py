@@ -4,12 +4,11 @@ Nothing is mocked: the worker is a separate ``celery worker`` process that loads
 itself, and the browser side is plain HTTP against Django's live server.
 """
 
-import re
-
 import numpy as np
 import pytest
 import requests
 
+from search.evaluation import result_ids
 from search.models import Embedding, Photo
 from tests.conftest import encode, make_image, wait_for
 from workers.embedding.active import get_engine
@@ -36,10 +35,6 @@ def logged_in_session(base_url: str, username: str, password: str) -> requests.S
     )  # fmt: skip
     assert response.url == f"{base_url}/", "login failed"
     return session
-
-
-def result_ids(html: str) -> list[int]:
-    return [int(pk) for pk in re.findall(r'src="/photos/(\d+)/thumbnail/"', html)]
 
 
 def test_uploaded_photos_become_searchable_through_a_real_worker(live_server, celery_worker, alice):
