@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 class PhotoRejected(ValueError):
     """An upload that is refused outright; ``str(error)`` names the file and the reason."""
 
+    def __init__(self, filename: str, reason: str):
+        super().__init__(f"{filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+
 
 @dataclass(frozen=True)
 class PhotoCreateResult:
@@ -47,11 +52,11 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
     name = display_filename(file.name)
     if file.size is not None and file.size > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
         limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
-        raise PhotoRejected(f"{name}: the file is larger than the {limit_mb} MB limit")
+        raise PhotoRejected(name, f"the file is larger than the {limit_mb} MB limit")
     try:
         image_format = identify_format(file, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
     except ImageDecodeError as exc:
-        raise PhotoRejected(f"{name}: {exc}") from None
+        raise PhotoRejected(name, str(exc)) from None
 
     digest = _sha256(file)
     existing = Photo.objects.filter(owner=owner, sha256=digest).first()

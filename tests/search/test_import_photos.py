@@ -17,7 +17,8 @@ def folder(tmp_path):
     (root / "2023" / "summer" / "b.png").write_bytes(encode(make_image(color="blue"), "PNG"))
     (root / "2024" / "c.heic").write_bytes(encode(make_image(color="green"), "HEIF"))
     (root / "2024" / "a copy.jpg").write_bytes((root / "2023" / "a.jpg").read_bytes())
-    (root / "2024" / "broken.jpg").write_bytes(b"not really a jpeg")
+    # ": " in a name must not garble the reason in the summary.
+    (root / "2024" / "broken: scan.jpg").write_bytes(b"not really a jpeg")
     (root / "2024" / "notes.txt").write_text("ignored: not an image extension")
     return root
 
@@ -32,7 +33,7 @@ def test_imports_a_tree_and_reports_exact_counts(folder, alice, capsys):
 
     assert out.splitlines()[:2] == [
         "Done: 3 imported, 1 already there, 1 failed.",
-        f"  {folder / '2024' / 'broken.jpg'}: not a supported image "
+        f"  {folder / '2024' / 'broken: scan.jpg'}: not a supported image "
         "(accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)",
     ]
     names = Photo.objects.filter(owner=alice).values_list("original_filename", flat=True)

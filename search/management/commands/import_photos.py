@@ -74,7 +74,7 @@ class Command(BaseCommand):
             with file_path.open("rb") as handle:
                 result = photo_create(owner=user, file=File(handle, name=file_path.name))
         except PhotoRejected as exc:
-            summary.failed.append((file_path, str(exc).split(": ", 1)[-1]))
+            summary.failed.append((file_path, exc.reason))
             return
         except OSError as exc:
             summary.failed.append((file_path, f"could not read the file ({exc.strerror or exc})"))
