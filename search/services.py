@@ -155,22 +155,39 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
     engine = get_engine()
     vectors = engine.encode_images([item.image for _, item in decoded])
     ensure_vector_index(engine.model_id, engine.dim)
-    replaced = []
-    for photo, item in decoded:
-        replaced += [photo.thumbnail.name, photo.preview.name]
-        for field, size in (
-            (photo.thumbnail, settings.MEDIASEARCH_THUMBNAIL_SIZE),
-            (photo.preview, settings.MEDIASEARCH_PREVIEW_SIZE),
-        ):
-            field.save(
-                "derived.jpg", ContentFile(make_thumbnail(item.image, max_side=size)), save=False
-            )
+    storage = photos[0].file.storage
+    replaced, written = [], []
+    try:
+        for photo, item in decoded:
+            replaced += [photo.thumbnail.name, photo.preview.name]
+            for field, size in (
+                (photo.thumbnail, settings.MEDIASEARCH_THUMBNAIL_SIZE),
+                (photo.preview, settings.MEDIASEARCH_PREVIEW_SIZE),
+            ):
+                image = ContentFile(make_thumbnail(item.image, max_side=size))
+                field.save("derived.jpg", image, save=False)
+                written.append(field.name)
+        _embedded_save(decoded, vectors, model_id=engine.model_id)
+    except BaseException:
+        # Nothing points at the new files unless the rows were written: remove them.
+        for name in written:
+            storage.delete(name)
+        raise
+    statuses.update((photo.pk, Photo.Status.READY) for photo, _ in decoded)
+    for name in replaced:
+        # A photo embedded again (after a crash mid-batch) leaves no orphaned files behind.
+        if name:
+            storage.delete(name)
+    return statuses
 
+
+def _embedded_save(decoded, vectors, *, model_id: str) -> None:
+    """Write the vectors and the ready state of a decoded batch, in one transaction."""
     now = timezone.now()
     with transaction.atomic():
         Embedding.objects.bulk_create(
             [
-                Embedding(photo_id=photo.pk, model_id=engine.model_id, vector=vector)
+                Embedding(photo_id=photo.pk, model_id=model_id, vector=vector)
                 for (photo, _), vector in zip(decoded, vectors, strict=True)
             ],
             update_conflicts=True,
@@ -195,13 +212,6 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
                 processed_at=now,
                 updated_at=now,
             )
-            statuses[photo.pk] = Photo.Status.READY
-    storage = photos[0].file.storage
-    for name in replaced:
-        # A photo embedded again (after a crash mid-batch) leaves no orphaned files behind.
-        if name:
-            storage.delete(name)
-    return statuses
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:

@@ -249,3 +249,35 @@ def test_a_task_out_of_retries_leaves_the_photo_pending_for_the_sweeper(alice):
     assert result.get() is None
     photo.refresh_from_db()
     assert (photo.status, photo.attempts, photo.failure_reason) == ("pending", 1, "")
+
+
+def test_a_failed_database_write_leaves_no_thumbnails_or_previews_behind(alice, settings):
+    from pathlib import Path
+
+    from django.db import DatabaseError, connection
+
+    photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
+    with connection.cursor() as cursor:
+        # A real failure inside the write transaction, as a full disk would give.
+        cursor.execute(
+            "CREATE FUNCTION refuse_ready() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$ "
+            "LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_ready BEFORE UPDATE ON search_photo FOR EACH ROW "
+            "WHEN (NEW.status = 'ready') EXECUTE FUNCTION refuse_ready()"
+        )
+
+    with pytest.raises(DatabaseError, match="No space left on device"):
+        photo_embed(photo_id=photo.pk)
+
+    stored = sorted(
+        str(p.relative_to(settings.MEDIA_ROOT))
+        for p in Path(settings.MEDIA_ROOT).rglob("*")
+        if p.is_file()
+    )
+    assert stored == [photo.file.name]
+    photo.refresh_from_db()
+    assert (photo.status, photo.thumbnail.name, photo.preview.name) == ("pending", "", "")
+    assert not Embedding.objects.exists()
