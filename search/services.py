@@ -245,12 +245,13 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
             .order_by("queued_at")
             .values_list("pk", "attempts")[:limit]
         )
-        given_up = [pk for pk, attempts in rows if attempts >= settings.MEDIASEARCH_MAX_ATTEMPTS]
-        ids = [pk for pk, _ in rows if pk not in given_up]
+        max_attempts = settings.MEDIASEARCH_MAX_ATTEMPTS
+        given_up = [pk for pk, attempts in rows if attempts >= max_attempts]
+        ids = [pk for pk, attempts in rows if attempts < max_attempts]
         Photo.objects.filter(pk__in=given_up).update(
             status=Photo.Status.FAILED,
             failure_reason=(
-                f"gave up after {settings.MEDIASEARCH_MAX_ATTEMPTS} attempts that did not finish "
+                f"gave up after {max_attempts} attempts that did not finish "
                 "(the worker crashed, hit its time or memory limit, or a service was down)"
             ),
             processed_at=now,
