@@ -69,6 +69,7 @@ class Photo(models.Model):
         indexes = [
             models.Index(fields=["status", "queued_at"], name="photo_status_queued"),
             models.Index(fields=["owner", "-created_at"], name="photo_owner_recent"),
+            models.Index(fields=["owner", "taken_at"], name="photo_owner_taken"),
         ]
 
     def __str__(self) -> str:
@@ -97,3 +98,122 @@ class Embedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} vector of photo {self.photo_id}"
+
+
+class Album(models.Model):
+    """A named set of one owner's photos, which the owner may share with other users.
+
+    Sharing gives read access: the people it is shared with see, search and open its photos.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="albums"
+    )
+    name = models.CharField(max_length=200)
+    photos = models.ManyToManyField(Photo, related_name="albums", blank=True)
+    shared_with = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="shared_albums", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="album_unique_name_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PhotoTag(models.Model):
+    """A zero-shot tag: a word of the tag vocabulary that the model finds in the photo."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="tags")
+    model_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=100)
+    score = models.FloatField()  # the tag's probability among the others of its group
+
+    class Meta:
+        ordering = ["-score", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["photo", "model_id", "name"], name="photo_tag_once_per_model"
+            ),
+        ]
+        indexes = [models.Index(fields=["model_id", "name"], name="photo_tag_model_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NearDuplicatePair(models.Model):
+    """Two photos of one owner whose vectors (under one model) are within the widest
+    near-duplicate distance that can be chosen; the duplicates page narrows it further."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="+")
+    model_id = models.CharField(max_length=200)
+    distance = models.FloatField()  # cosine distance
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["photo", "other", "model_id"], name="near_duplicate_pair_once"
+            ),
+            # Each pair is stored once, smaller id first.
+            models.CheckConstraint(
+                condition=models.Q(photo__lt=models.F("other")), name="near_duplicate_pair_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["model_id", "distance"], name="near_duplicate_distance")]
+
+    def __str__(self) -> str:
+        return f"photos {self.photo_id} and {self.other_id}: {self.distance:.4f}"
+
+
+class SearchLog(models.Model):
+    """One search, for the dashboard: what was asked, how many results, how fast."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        IMAGE = "image", "Image"
+        SIMILAR = "similar", "Similar"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    query = models.CharField(max_length=500, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    via_api = models.BooleanField(default=False)
+    result_count = models.PositiveIntegerField()
+    top_score = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.query or '(no text)'}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API. Only its SHA-256 is stored; the token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)  # the token's first characters, to tell them apart
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

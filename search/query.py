@@ -1,0 +1,124 @@
+"""What a search asks for, as plain values: the parsed query text, the filters, the strictness
+and the order. No database and no model here, so every rule is easy to test on its own.
+
+Query syntax (shown in the search box help):
+
+- ``beach at dusk``: photos that look like the description.
+- ``beach -people``, ``beach -"red umbrella"``: a leading minus pushes a word or a quoted
+  phrase away from the results.
+- A query image (uploaded, or "find similar" on a photo) together with text: photos like the
+  image, moved towards the text ("like this photo, but at night").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from enum import StrEnum
+
+import numpy as np
+
+# A term is a quoted phrase or a run of non-space characters, either one with a leading minus.
+_TERM = re.compile(r'(-?)"([^"]*)"|(-?)(\S+)')
+
+# How far a negative term pushes, and how much of a combined query the text contributes.
+NEGATIVE_WEIGHT = 0.5
+TEXT_WEIGHT_WITH_IMAGE = 1.0
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    positive: str  # what the photos should show; empty for a purely negative query
+    negatives: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.positive and not self.negatives
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Split ``text`` into the description and the ``-excluded`` words or phrases."""
+    positive: list[str] = []
+    negatives: list[str] = []
+    for match in _TERM.finditer(text or ""):
+        minus_quoted, quoted, minus_word, word = match.groups()
+        if quoted is not None:
+            target, term = (negatives if minus_quoted else positive), quoted.strip()
+        else:
+            target, term = (negatives if minus_word else positive), word
+        if term and term != "-":
+            target.append(term)
+    return ParsedQuery(positive=" ".join(positive), negatives=tuple(negatives))
+
+
+def normalised(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    if norm == 0.0:
+        raise ValueError("the query cancels itself out")
+    return (vector / norm).astype(np.float32)
+
+
+def combine_vectors(
+    *,
+    image: np.ndarray | None = None,
+    text: np.ndarray | None = None,
+    negatives: list[np.ndarray] | tuple[np.ndarray, ...] = (),
+) -> np.ndarray:
+    """One unit query vector from unit embeddings: image + text - negatives, renormalised.
+
+    Raises ``ValueError`` when there is nothing to search for.
+    """
+    parts = [vector for vector in (image, text) if vector is not None]
+    if not parts:
+        raise ValueError("a query needs a description or an image")
+    query = np.zeros_like(parts[0], dtype=np.float32)
+    if image is not None:
+        query += image
+    if text is not None:
+        query += text * (TEXT_WEIGHT_WITH_IMAGE if image is not None else 1.0)
+    # Each sum term is unit length; scale the push to the size of what it pushes against.
+    scale = NEGATIVE_WEIGHT * float(np.linalg.norm(query))
+    for negative in negatives:
+        query -= scale * negative
+    return normalised(query)
+
+
+class Strictness(StrEnum):
+    """How good a match must be to be shown; ``ALL`` shows every photo, ranked."""
+
+    ALL = "all"
+    LOOSE = "loose"
+    NORMAL = "normal"
+    STRICT = "strict"
+
+
+class Sort(StrEnum):
+    RELEVANCE = "relevance"
+    TAKEN_NEWEST = "taken_newest"
+    TAKEN_OLDEST = "taken_oldest"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Conditions a photo must meet, combinable with any query. ``None``/empty: no condition."""
+
+    taken_after: date | None = None
+    taken_before: date | None = None
+    camera: str = ""
+    has_location: bool | None = None
+    owner_id: int | None = None  # staff only: photos uploaded by this user
+    album_id: int | None = None
+    tag: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return self == SearchFilters()
+
+    def as_log(self) -> dict:
+        """The conditions that are set, JSON-ready, for the search log."""
+        return {
+            key: (value.isoformat() if isinstance(value, date) else value)
+            for key, value in asdict(self).items()
+            if value not in (None, "")
+        }
