@@ -27,6 +27,7 @@ from search.selectors import (
     photo_search,
     photo_tags_for,
     photos_visible_to,
+    search_activity,
     search_choices_for,
 )
 from search.services import (
@@ -306,7 +307,11 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
 @staff_member_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "search/dashboard.html", {"stats": dashboard_stats()})
+    return render(
+        request,
+        "search/dashboard.html",
+        {"stats": dashboard_stats(), "searches": search_activity()},
+    )
 
 
 @require_GET
