@@ -72,12 +72,12 @@ def jpeg(image: Image.Image, quality: int = QUALITY) -> bytes:
 def photo_set(folder: Path, *, phone: int, web: int, seed: int = 7) -> list[Path]:
     """Write ``phone`` 12 MP and ``web`` 1.2 MP JPEGs into ``folder`` (reused if present)."""
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     paths = []
     for kind, count, size in (("phone", phone, PHONE_SIZE), ("web", web, WEB_SIZE)):
         for index in range(count):
             path = folder / f"{kind}-{seed}-{index:04d}.jpg"
             if not path.exists():
+                rng = np.random.default_rng((seed, size[0], index))  # each photo its own
                 path.write_bytes(jpeg(scene(rng, size)))
             paths.append(path)
     return paths
