@@ -23,20 +23,21 @@ import numpy as np
 from bench import stack
 
 
-def clustered_unit_vectors(rng: np.random.Generator, n: int, dim: int, centres: np.ndarray):
+def clustered_unit_vectors(
+    rng: np.random.Generator, n: int, dim: int, centres: np.ndarray, spread: float
+) -> np.ndarray:
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 50_000):
         count = min(50_000, n - start)
         picks = centres[rng.integers(0, len(centres), count)]
-        block = picks + rng.standard_normal((count, dim), dtype=np.float32) * (0.9 / np.sqrt(dim))
+        block = picks + rng.standard_normal((count, dim), dtype=np.float32) * (
+            spread / np.sqrt(dim)
+        )
         out[start : start + count] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
 
 def load(cursor, vectors: np.ndarray) -> float:
-    from pgvector.psycopg import register_vector
-
-    register_vector(cursor.connection)
     dim = vectors.shape[1]
     cursor.execute("DROP TABLE IF EXISTS bench_items")
     cursor.execute(f"CREATE TABLE bench_items (id bigint, v vector({dim}), h halfvec({dim}))")
@@ -80,6 +81,9 @@ def main() -> None:
     parser.add_argument("--settings", default="16:64", help="m:ef_construction, comma-separated")
     parser.add_argument("--ef-search", default="40,100,200")
     parser.add_argument("--storage", default="halfvec,vector")
+    parser.add_argument(
+        "--spread", type=float, default=1.5, help="noise around cluster centres (higher: harder)"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -91,13 +95,16 @@ def main() -> None:
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((max(args.size // 50, 10), args.dim), dtype=np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    vectors = clustered_unit_vectors(rng, args.size, args.dim, centres)
-    queries = clustered_unit_vectors(rng, args.queries, args.dim, centres)
+    vectors = clustered_unit_vectors(rng, args.size, args.dim, centres, args.spread)
+    queries = clustered_unit_vectors(rng, args.queries, args.dim, centres, args.spread)
     truth = np.argsort(-(queries.astype(np.float64) @ vectors.T.astype(np.float64)), axis=1)[:, :10]
 
     connection.ensure_connection()
     raw = connection.connection
     raw.autocommit = True
+    from pgvector.psycopg import register_vector
+
+    register_vector(raw)
     cursor = raw.cursor()
     load_seconds = load(cursor, vectors)
     cursor.execute("SELECT pg_size_pretty(pg_table_size('bench_items'))")
