@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Value
+from django.db.models import Count, QuerySet, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, VectorField
 
-from search.models import Embedding, Photo
+from search.models import Embedding, Photo, PhotoTag
 from workers.embedding.active import get_engine
 
 if TYPE_CHECKING:
@@ -115,6 +115,40 @@ def _vector_literal(vector) -> str:
 def photo_list_for(*, user):
     """The user's photos, newest first."""
     return Photo.objects.filter(owner=user).order_by("-created_at", "-id")
+
+
+def photo_tags_for(*, photo: Photo | int, model_id: str) -> list[PhotoTag]:
+    """The photo's zero-shot tags under ``model_id`` (usually ``get_engine().model_id``), most
+    probable first. Each tag's ``score`` is its probability among the tags of its group.
+
+    Empty while the photo has not been embedded by that model. Does not check who may see the
+    photo: the caller has already decided that.
+    """
+    return list(PhotoTag.objects.filter(photo=photo, model_id=model_id).order_by("-score", "name"))
+
+
+def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[tuple[str, int]]:
+    """Every tag name given to the photos of ``photos_queryset`` under ``model_id``, with how
+    many of those photos have it, sorted by name: the choices of a tag filter.
+
+    ``photos_queryset`` is whatever the user may see (their photos, shared albums...), as the
+    caller decides; one aggregate query.
+    """
+    return list(
+        PhotoTag.objects.filter(model_id=model_id, photo__in=photos_queryset.values("pk"))
+        .order_by("name")
+        .values("name")
+        .annotate(photos=Count("id"))
+        .values_list("name", "photos")
+    )
+
+
+def photos_with_tag(
+    *, photos_queryset: QuerySet[Photo], model_id: str, name: str
+) -> QuerySet[Photo]:
+    """The photos of ``photos_queryset`` that have the tag ``name`` under ``model_id`` (each at
+    most once: a photo has a tag name once per model)."""
+    return photos_queryset.filter(tags__model_id=model_id, tags__name=name)
 
 
 @dataclass(frozen=True)
