@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from workers.embedding.demo.scenes import (
+    Scene,
     caption,
     random_scene,
     scene_family,
@@ -118,20 +120,29 @@ def evaluate_tags(
     vectors = np.concatenate(
         [engine.encode_images(images[start : start + 64]) for start in range(0, n, 64)]
     )
-    given = [dict(tags) for tags in tagger.tags(vectors, min_score=min_score)]
+    given = [{name for name, _ in tags} for tags in tagger.tags(vectors, min_score=min_score)]
+    return tag_quality(tagger.vocabulary, scenes, given)
+
+
+def tag_quality(
+    vocabulary: Any, scenes: Sequence[Scene], given: Sequence[Collection[str]]
+) -> list[GroupTagQuality]:
+    """Score the tag names ``given`` to each scene, per group of ``vocabulary`` (a
+    ``TagVocabulary``) that ``SCENE_TAGS`` knows."""
     result = []
-    for group in tagger.vocabulary.groups:
+    for group in vocabulary.groups:
         truth_of = SCENE_TAGS.get(group.name)
         if truth_of is None:
             continue
         names = {tag.name for tag in group.tags}
         right = wrong = none = 0
         for scene, tags in zip(scenes, given, strict=True):
-            in_group = names & tags.keys()
+            in_group = names & set(tags)
             truth = truth_of(scene)
             right += truth in in_group
             wrong += len(in_group - {truth})
             none += not in_group
+        n = len(scenes)
         result.append(
             GroupTagQuality(
                 group=group.name, scenes=n, right=right / n, wrong=wrong / n, none=none / n
