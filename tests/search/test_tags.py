@@ -270,3 +270,14 @@ def test_shipped_vocabularies_pass_the_system_check():
     from search.checks import check_tag_settings
 
     assert check_tag_settings(None) == []
+
+
+def test_download_model_caches_the_tag_vectors_for_the_workers(settings, tmp_path, capsys):
+    settings.MEDIASEARCH_TAG_CACHE_DIR = str(tmp_path / "tag-vectors")
+
+    call_command("download_model")
+
+    assert [p.suffix for p in (tmp_path / "tag-vectors").iterdir()] == [".npz"]
+    assert f"Tag vectors of 28 tags cached in {tmp_path / 'tag-vectors'}." in (
+        capsys.readouterr().out
+    )

@@ -306,6 +306,7 @@ def logit_scale_of(model: Any) -> float:
 
 _cache_lock = threading.Lock()
 _taggers: dict[tuple[str, str], Tagger] = {}
+_on_disk: set[Path] = set()  # cache files this process has read or written
 
 
 def tagger_for(
@@ -319,20 +320,27 @@ def tagger_for(
     A cache that cannot be read or written is skipped with a warning.
     """
     key = (engine.model_id, vocabulary.digest)
+    path = _cache_path(cache_dir, *key) if cache_dir else None
     tagger = _taggers.get(key)
-    if tagger is None:
-        with _cache_lock:
-            tagger = _taggers.get(key)
-            if tagger is None:
-                path = _cache_path(cache_dir, *key) if cache_dir else None
-                tagger = _read_cached(path, vocabulary, engine.model_id) if path else None
-                if tagger is None:
-                    tagger = build_tagger(
-                        vocabulary, engine.encode_texts, logit_scale=logit_scale_of(engine.model)
-                    )
-                    if path:
-                        _write_cached(path, tagger, engine.model_id)
-                _taggers[key] = tagger
+    if tagger is not None and (path is None or path in _on_disk):
+        return tagger
+    with _cache_lock:
+        tagger = _taggers.get(key)
+        if tagger is None and path is not None:
+            tagger = _read_cached(path, vocabulary, engine.model_id)
+            if tagger is not None:
+                _on_disk.add(path)
+        built = tagger is None
+        if tagger is None:
+            tagger = build_tagger(
+                vocabulary, engine.encode_texts, logit_scale=logit_scale_of(engine.model)
+            )
+        _taggers[key] = tagger
+        if path is not None and path not in _on_disk:
+            # Also when this process built the tagger before it was asked to keep it there.
+            if built or not path.is_file():
+                _write_cached(path, tagger, engine.model_id)
+            _on_disk.add(path)
     return tagger
 
 
@@ -340,6 +348,7 @@ def forget_taggers() -> None:
     """Empty the in-process cache (tests; a long-lived process after many vocabulary edits)."""
     with _cache_lock:
         _taggers.clear()
+        _on_disk.clear()
 
 
 def _cache_path(cache_dir: str | Path, model_id: str, digest: str) -> Path:

@@ -300,6 +300,17 @@ def test_tag_vectors_are_encoded_once_per_model_and_vocabulary():
     assert first.logit_scale == 100.0  # a model without logit_scale gets CLIP's
 
 
+def test_a_tagger_built_before_a_cache_was_named_is_written_there(tmp_path):
+    engine = StandInEngine("model-a", [])
+    vocabulary = parse_vocabulary(VOCABULARY)
+    tagger_for(engine, vocabulary)
+
+    tagger_for(engine, vocabulary, cache_dir=tmp_path)
+
+    assert len(engine.calls) == 1
+    assert [p.suffix for p in tmp_path.iterdir()] == [".npz"]
+
+
 def test_a_disk_cache_spares_the_next_process_the_encoding(tmp_path):
     vocabulary = parse_vocabulary(VOCABULARY)
     built = tagger_for(StandInEngine("model-a", []), vocabulary, cache_dir=tmp_path)
@@ -325,6 +336,9 @@ def test_a_damaged_or_unwritable_disk_cache_is_only_skipped(tmp_path, caplog):
     engine = StandInEngine("model-a", [])
     tagger = tagger_for(engine, vocabulary, cache_dir=tmp_path)
     assert len(engine.calls) == 1 and len(tagger.text_vectors) == 2
+    forget_taggers()
+    tagger_for(engine, vocabulary, cache_dir=tmp_path)
+    assert len(engine.calls) == 1  # the damaged file was replaced
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")
