@@ -110,9 +110,9 @@ class TagVocabulary:
         return [tag.name for group in self.groups for tag in group.tags if not tag.hidden]
 
     def group_of(self, tag_name: str) -> str | None:
-        """The name of the group that ``tag_name`` belongs to, or None if it is not in here."""
+        """The name of the group that gives ``tag_name``, or None if it is not in here."""
         for group in self.groups:
-            if any(tag.name == tag_name for tag in group.tags):
+            if any(tag.name == tag_name and not tag.hidden for tag in group.tags):
                 return group.name
         return None
 
@@ -182,7 +182,7 @@ def parse_vocabulary(text: str, *, source: str = "<text>") -> TagVocabulary:
         if any(not phrase for phrase in phrases):
             raise fail("a phrase is empty (two '|' in a row, or nothing after ':')")
         if any("{" in phrase or "}" in phrase for phrase in phrases):
-            raise fail("a phrase has no braces")
+            raise fail("a phrase may not contain braces")
         if any(tag.name == name for tag in groups[-1]["tags"]):
             raise fail(f"the tag {name!r} appears twice in [{groups[-1]['name']}]")
         if not hidden:

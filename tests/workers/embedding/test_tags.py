@@ -62,7 +62,11 @@ def test_a_vocabulary_has_groups_tags_phrases_templates_and_distractors():
     assert shape.tags[2] == Tag("blob", ("a blob",), hidden=True)
     assert colour.texts(colour.tags[1]) == ["a blue shape", "a navy shape"]
     assert vocabulary.tag_names() == ["red", "blue", "circle", "star"]
-    assert (vocabulary.group_of("star"), vocabulary.group_of("green")) == ("shape", None)
+    assert [vocabulary.group_of(name) for name in ("star", "green", "blob")] == [
+        "shape",
+        None,
+        None,
+    ]
 
 
 def test_without_templates_the_defaults_apply():
@@ -126,7 +130,7 @@ def test_the_digest_follows_meaning_not_layout():
             "[a]\nx\ny\n[b]\nz\nx",
             ", line 6: the tag 'x' is already in [a]; tag names are unique across groups: 'x'",
         ),
-        ("[a]\nx: a {x}\ny", ", line 2: a phrase has no braces: 'x: a {x}'"),
+        ("[a]\nx: a {x}\ny", ", line 2: a phrase may not contain braces: 'x: a {x}'"),
         (
             "[a]\n" + "x" * 101 + "\ny",
             ", line 2: a tag name has at most 100 characters: '" + "x" * 101 + "'",
