@@ -301,6 +301,40 @@ def photo_list_for(*, user):
     return Photo.objects.filter(owner=user).order_by("-created_at", "-id")
 
 
+def photo_tags_for(*, photo: Photo | int, model_id: str) -> list[PhotoTag]:
+    """The photo's zero-shot tags under ``model_id`` (usually ``get_engine().model_id``), most
+    probable first. Each tag's ``score`` is its probability among the tags of its group.
+
+    Empty while the photo has not been embedded by that model. Does not check who may see the
+    photo: the caller has already decided that.
+    """
+    return list(PhotoTag.objects.filter(photo=photo, model_id=model_id).order_by("-score", "name"))
+
+
+def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[tuple[str, int]]:
+    """Every tag name given to the photos of ``photos_queryset`` under ``model_id``, with how
+    many of those photos have it, sorted by name: the choices of a tag filter.
+
+    ``photos_queryset`` is whatever the user may see (their photos, shared albums...), as the
+    caller decides; one aggregate query.
+    """
+    return list(
+        PhotoTag.objects.filter(model_id=model_id, photo__in=photos_queryset.values("pk"))
+        .order_by("name")
+        .values("name")
+        .annotate(photos=Count("id"))
+        .values_list("name", "photos")
+    )
+
+
+def photos_with_tag(
+    *, photos_queryset: QuerySet[Photo], model_id: str, name: str
+) -> QuerySet[Photo]:
+    """The photos of ``photos_queryset`` that have the tag ``name`` under ``model_id`` (each at
+    most once: a photo has a tag name once per model)."""
+    return photos_queryset.filter(tags__model_id=model_id, tags__name=name)
+
+
 @dataclass(frozen=True)
 class FailureRow:
     photo_id: int
@@ -376,14 +410,7 @@ def search_choices_for(*, user, model_id: str) -> SearchChoices:
         .values_list("camera_model", flat=True)
         .distinct()
     )
-    tags = (
-        PhotoTag.objects.filter(model_id=model_id, photo__in=visible)
-        .order_by()
-        .values_list("name")
-        .annotate(n=Count("id"))
-        .order_by("-n", "name")
-        .values_list("name", "n")
-    )
+    tags = tag_counts_for(photos_queryset=visible, model_id=model_id)
     owners = []
     if user.is_staff:
         User = get_user_model()
@@ -399,10 +426,6 @@ def search_choices_for(*, user, model_id: str) -> SearchChoices:
 def photo_detail_for(*, user, pk: int) -> Photo:
     """One photo ``user`` may see, with its owner; raises ``Photo.DoesNotExist`` otherwise."""
     return photos_visible_to(user).select_related("owner").get(pk=pk)
-
-
-def photo_tags_for(*, photo: Photo, model_id: str) -> list[PhotoTag]:
-    return list(PhotoTag.objects.filter(photo=photo, model_id=model_id))
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -15,10 +17,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import Album, Embedding, Photo, SearchLog
+from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
 from search.query import SearchFilters
 from search.vector_index import ensure_vector_index
-from workers.embedding.active import get_engine
+from workers.embedding.active import get_engine, get_tagger
 from workers.embedding.images import (
     DecodedPhoto,
     ImageDecodeError,
@@ -26,6 +28,7 @@ from workers.embedding.images import (
     identify_format,
     make_thumbnail,
 )
+from workers.embedding.tags import Tags, VocabularyError
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +187,9 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
 
 
 def _embedded_save(decoded, vectors, *, model_id: str) -> None:
-    """Write the vectors and the ready state of a decoded batch, in one transaction."""
+    """Write the vectors, tags and ready state of a decoded batch, in one transaction."""
     now = timezone.now()
+    tags = _tags_of(vectors, model_id=model_id)
     with transaction.atomic():
         Embedding.objects.bulk_create(
             [
@@ -196,6 +200,11 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
             unique_fields=["photo", "model_id"],
             update_fields=["vector"],
         )
+        if tags is not None:
+            photo_tags_replace(
+                model_id=model_id,
+                tags_by_photo={photo.pk: t for (photo, _), t in zip(decoded, tags, strict=True)},
+            )
         for photo, item in decoded:
             metadata = item.metadata
             Photo.objects.filter(pk=photo.pk).update(
@@ -214,6 +223,103 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 processed_at=now,
                 updated_at=now,
             )
+
+
+def _tags_of(vectors, *, model_id: str) -> list[Tags] | None:
+    """Tags for freshly encoded vectors, or None when they cannot be had now.
+
+    A vocabulary file that cannot be read never holds up the vectors: the photos are stored
+    untagged (or keep their old tags) and ``retag_photos`` catches up once it is fixed.
+    """
+    engine = get_engine()
+    if engine.model_id != model_id:
+        return None
+    try:
+        tagger = get_tagger(engine)
+    except VocabularyError:
+        logger.exception("photos stored without tags")
+        return None
+    return tagger.tags(vectors, min_score=settings.MEDIASEARCH_TAG_MIN_SCORE)
+
+
+def photo_tags_replace(*, model_id: str, tags_by_photo: Mapping[int, Tags]) -> int:
+    """Make each photo's tags under ``model_id`` exactly the given (name, score) pairs.
+
+    Tags of other models are left alone. Returns how many photos' tag names changed (a new
+    score for the same name does not count). Safe to run twice: the second call changes nothing.
+    """
+    wanted = {photo_id: {name for name, _ in tags} for photo_id, tags in tags_by_photo.items()}
+    with transaction.atomic():
+        existing = PhotoTag.objects.filter(model_id=model_id, photo_id__in=list(wanted))
+        before: dict[int, set[str]] = {}
+        stale = []
+        for pk, photo_id, name in existing.values_list("pk", "photo_id", "name"):
+            before.setdefault(photo_id, set()).add(name)
+            if name not in wanted[photo_id]:
+                stale.append(pk)
+        if stale:
+            PhotoTag.objects.filter(pk__in=stale).delete()
+        PhotoTag.objects.bulk_create(
+            [
+                PhotoTag(photo_id=photo_id, model_id=model_id, name=name, score=score)
+                for photo_id, tags in tags_by_photo.items()
+                for name, score in tags
+            ],
+            update_conflicts=True,
+            unique_fields=["photo", "model_id", "name"],
+            update_fields=["score"],
+        )
+    return sum(before.get(photo_id, set()) != names for photo_id, names in wanted.items())
+
+
+@dataclass(frozen=True)
+class RetagResult:
+    photos: int  # photos with a vector under the model, whose tags were recomputed
+    changed: int  # of those, photos whose tag names changed
+
+
+def photos_retag(
+    *, model_id: str, photo_ids: Iterable[int] | None = None, batch_size: int = 500
+) -> RetagResult:
+    """Recompute the tags of photos (all, or ``photo_ids``) from their stored vectors under
+    ``model_id`` and the active vocabulary: no image is decoded, no image tower runs.
+
+    Run it after the vocabulary or the minimum score changed. Photos without a vector under
+    ``model_id`` are skipped. Each batch is one transaction that holds the photos' vector rows,
+    so a worker embedding one of them at the same time writes its tags before or after, never
+    in between. Safe to run twice. Raises ``ValueError`` when ``model_id`` is not the model
+    this process runs (its text tower encodes the vocabulary) and ``VocabularyError`` when the
+    vocabulary cannot be read.
+    """
+    engine = get_engine()
+    if engine.model_id != model_id:
+        raise ValueError(
+            f"tags under {model_id} need that model; this process runs {engine.model_id}"
+        )
+    tagger = get_tagger(engine)
+    minimum = settings.MEDIASEARCH_TAG_MIN_SCORE
+    vectors = Embedding.objects.filter(model_id=model_id).order_by("photo_id")
+    if photo_ids is not None:
+        vectors = vectors.filter(photo_id__in=list(photo_ids))
+    photos = changed = 0
+    after = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                vectors.select_for_update()
+                .filter(photo_id__gt=after)
+                .values_list("photo_id", "vector")[:batch_size]
+            )
+            if not rows:
+                break
+            tags = tagger.tags(np.stack([vector for _, vector in rows]), min_score=minimum)
+            changed += photo_tags_replace(
+                model_id=model_id,
+                tags_by_photo={photo_id: t for (photo_id, _), t in zip(rows, tags, strict=True)},
+            )
+        photos += len(rows)
+        after = rows[-1][0]
+    return RetagResult(photos=photos, changed=changed)
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:

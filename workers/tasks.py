@@ -13,8 +13,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from search.services import photo_mark_failed, photos_embed, photos_requeue_stalled
+from search.services import (
+    photo_mark_failed,
+    photos_embed,
+    photos_requeue_stalled,
+    photos_retag,
+)
 from workers import signals  # noqa: F401  (connects the worker start-up hook)
+from workers.embedding.active import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +67,17 @@ def embed_photo(self, photo_id: int) -> str | None:
 def sweep_photos() -> int:
     """Periodic: re-send photos left pending or stuck in processing; return how many."""
     return len(photos_requeue_stalled())
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+def retag_photos(photo_ids: list[int]) -> int:
+    """Recompute these photos' tags from their stored vectors under this worker's model (after
+    a vocabulary change). Safe to run twice. Returns how many photos' tags changed."""
+    return photos_retag(model_id=get_engine().model_id, photo_ids=photo_ids).changed

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from django.conf import settings
 
 from workers.embedding.model import ClipEngine, ModelSpec, load_engine_with_fallback
+from workers.embedding.tags import (
+    DEMO_VOCABULARY,
+    GENERAL_VOCABULARY,
+    Tagger,
+    TagVocabulary,
+    load_vocabulary,
+    tagger_for,
+)
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -53,3 +62,24 @@ def warm_up_in_background() -> None:
             logger.exception("could not load any CLIP model; searches will fail until fixed")
 
     threading.Thread(target=load, name="clip-warm-up", daemon=True).start()
+
+
+def vocabulary_path(engine: ClipEngine) -> Path:
+    """The configured tag vocabulary, or the shipped one that suits ``engine``."""
+    if settings.MEDIASEARCH_TAG_VOCABULARY:
+        return Path(settings.MEDIASEARCH_TAG_VOCABULARY)
+    return DEMO_VOCABULARY if engine.is_demo else GENERAL_VOCABULARY
+
+
+def active_vocabulary(engine: ClipEngine) -> TagVocabulary:
+    """The tag vocabulary for ``engine``, read now (edits apply at once). Raises
+    ``VocabularyError``."""
+    return load_vocabulary(vocabulary_path(engine))
+
+
+def get_tagger(engine: ClipEngine) -> Tagger:
+    """The tagger of the active vocabulary under ``engine``; its text vectors are computed once
+    per process (or read from ``MEDIASEARCH_TAG_CACHE_DIR``). Raises ``VocabularyError``."""
+    return tagger_for(
+        engine, active_vocabulary(engine), cache_dir=settings.MEDIASEARCH_TAG_CACHE_DIR or None
+    )
