@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -88,10 +88,21 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
 
 
 @dataclass(frozen=True)
+class UploadItem:
+    """What became of one file of an upload."""
+
+    filename: str  # as the user named it (see ``display_filename``)
+    outcome: str  # "created"; "duplicate": the owner already had these bytes; "rejected"
+    photo: Photo | None  # the new or the existing photo; None when rejected
+    reason: str = ""  # why it was rejected
+
+
+@dataclass(frozen=True)
 class UploadReport:
     created: list[Photo]
     duplicates: list[Photo]
     rejected: list[str]  # one reason per refused file, naming the file
+    items: list[UploadItem] = field(default_factory=list)  # every file, in the order sent
 
 
 def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
@@ -99,14 +110,18 @@ def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
     created: list[Photo] = []
     duplicates: list[Photo] = []
     rejected: list[str] = []
+    items: list[UploadItem] = []
     for file in files:
         try:
             result = photo_create(owner=owner, file=file)
         except PhotoRejected as exc:
             rejected.append(str(exc))
+            items.append(UploadItem(exc.filename, "rejected", photo=None, reason=exc.reason))
             continue
         (created if result.created else duplicates).append(result.photo)
-    return UploadReport(created=created, duplicates=duplicates, rejected=rejected)
+        outcome = "created" if result.created else "duplicate"
+        items.append(UploadItem(display_filename(file.name), outcome, photo=result.photo))
+    return UploadReport(created=created, duplicates=duplicates, rejected=rejected, items=items)
 
 
 def photo_embed(*, photo_id: int) -> Photo.Status | None:
