@@ -49,3 +49,11 @@ class ImageSearchForm(forms.Form):
             return decode_image(upload, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
         except ImageDecodeError as exc:
             raise forms.ValidationError(f"{upload.name}: {exc}") from None
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. backup script on my laptop"}),
+    )

@@ -14,7 +14,7 @@ from django.db.models import Count, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, VectorField
 
-from search.models import Embedding, Photo
+from search.models import Album, ApiToken, Embedding, Photo
 from workers.embedding.active import get_engine
 
 if TYPE_CHECKING:
@@ -171,4 +171,35 @@ def dashboard_stats(*, failures: int = 20) -> DashboardStats:
         by_status=by_status,
         latest_failures=rows,
         embeddings_by_model=per_model,
+    )
+
+
+def api_tokens_for(*, user):
+    """The user's API tokens, newest first (their hashes, never the tokens)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    photos: int
+    photos_by_status: dict[str, int]
+    albums: int  # owned
+    shared_albums: int  # shared with the user by others
+
+
+def account_summary(*, user) -> AccountSummary:
+    """What one user has: their photos by state and their albums."""
+    counts = dict(
+        Photo.objects.filter(owner=user)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    by_status = {status.value: counts.get(status.value, 0) for status in Photo.Status}
+    return AccountSummary(
+        photos=sum(by_status.values()),
+        photos_by_status=by_status,
+        albums=Album.objects.filter(owner=user).count(),
+        shared_albums=Album.objects.filter(shared_with=user).count(),
     )

@@ -7,18 +7,19 @@ from django.db import connection
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from search.forms import ImageSearchForm, TextSearchForm, UploadForm
+from search.forms import ApiTokenForm, ImageSearchForm, TextSearchForm, UploadForm
 from search.models import Photo
 from search.selectors import (
+    api_tokens_for,
     dashboard_stats,
     photo_list_for,
     photo_search_by_image,
     photo_search_by_text,
     photo_similar_to,
 )
-from search.services import photos_create_many
+from search.services import api_token_create, api_token_revoke, photos_create_many
 
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -104,17 +105,27 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """Originals and thumbnails, only ever to their owner (or staff); never a public path."""
     visible = Q(owner=request.user) if not request.user.is_staff else Q()
     photo = get_object_or_404(Photo.objects.filter(visible), pk=pk)
+    return photo_file_response(photo=photo, kind=kind, download=request.GET.get("download") == "1")
+
+
+def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> FileResponse:
+    """Stream the original, thumbnail or preview of a photo the caller may see (the web pages
+    and the JSON API both serve files through this). Raises Http404 for a derived file that
+    the worker has not made yet."""
     if kind in ("thumbnail", "preview"):
         derived = photo.thumbnail if kind == "thumbnail" else photo.preview
         if not derived:
-            raise Http404("Not made yet.")
-        response = FileResponse(derived.open("rb"), content_type="image/jpeg")
+            raise Http404(f"The {kind} is not made yet.")
+        stem = photo.original_filename.rsplit(".", 1)[0]
+        response = FileResponse(
+            derived.open("rb"), content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
+        )
     else:
         content_type = CONTENT_TYPES.get(photo.image_format, "application/octet-stream")
         response = FileResponse(
             photo.file.open("rb"),
             content_type=content_type,
-            as_attachment=request.GET.get("download") == "1",
+            as_attachment=download,
             filename=photo.original_filename,
         )
     response["Cache-Control"] = "private, max-age=3600"
@@ -125,6 +136,38 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "search/dashboard.html", {"stats": dashboard_stats()})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    new_token = new_key = None
+    if form.is_bound and form.is_valid():
+        new_token, new_key = api_token_create(user=request.user, name=form.cleaned_data["name"])
+        form = ApiTokenForm()
+    response = render(
+        request,
+        "search/api_tokens.html",
+        {
+            "form": form,
+            "tokens": api_tokens_for(user=request.user),
+            "new_token": new_token,
+            "new_key": new_key,
+        },
+    )
+    # The only page that ever shows a token: no cache may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_token_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    if not api_token_revoke(user=request.user, token_id=pk):
+        raise Http404("No such token.")
+    messages.success(request, "Token revoked: programs using it can no longer sign in.")
+    return redirect("search:api_tokens")
 
 
 @require_GET
