@@ -95,14 +95,15 @@ def result_ids(html: str) -> list[int]:
 
 
 def _get_home(user, text: str) -> str:
-    request = RequestFactory().get("/", {"q": text})
+    # Every photo ranked, weak matches included: this measures the ranking, not the cut-off.
+    request = RequestFactory().get("/", {"q": text, "strictness": "all"})
     request.user = user
     return views.home(request).content.decode()
 
 
 def _post_image(user, data: bytes) -> str:
     upload = SimpleUploadedFile("query.jpg", data, content_type="image/jpeg")
-    request = RequestFactory().post("/search/image/", {"image": upload})
+    request = RequestFactory().post("/search/image/", {"image": upload, "strictness": "all"})
     request.user = user
     return views.search_by_image(request).content.decode()
 

@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 
+from search.query import SearchFilters, Sort, Strictness
+from search.selectors import SearchChoices
 from workers.embedding.images import ImageDecodeError, decode_image
 
 
@@ -29,19 +31,120 @@ class UploadForm(forms.Form):
     photos = MultipleFileField(label="Photos")
 
 
-class TextSearchForm(forms.Form):
+QUERY_HELP = (
+    "Describe a photo. A leading minus leaves things out: beach -people, "
+    'stars -"red star". With an image, the text steers it: "at night".'
+)
+
+
+class SearchForm(forms.Form):
+    """The query, the strictness, the order and the filters; any combination is valid.
+
+    Choices that depend on what the user can see (albums, cameras, tags, owners for staff) come
+    from ``choices``, built by the view from selectors.
+    """
+
     q = forms.CharField(
         label="Describe a photo",
         max_length=500,
         required=False,
+        help_text=QUERY_HELP,
         widget=forms.TextInput(
-            attrs={"placeholder": "e.g. two red circles on a blue background", "autofocus": True}
+            attrs={
+                "type": "search",
+                "placeholder": "e.g. two red circles on a blue background",
+                "autofocus": True,
+                "aria-describedby": "query-help",
+            }
         ),
     )
+    similar = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    strictness = forms.ChoiceField(
+        label="Matches",
+        choices=[
+            (Strictness.LOOSE, "Loose"),
+            (Strictness.NORMAL, "Good"),
+            (Strictness.STRICT, "Strict"),
+            (Strictness.ALL, "Show all, ranked"),
+        ],
+        required=False,
+    )
+    sort = forms.ChoiceField(
+        label="Order",
+        choices=[
+            (Sort.RELEVANCE, "Best match first"),
+            (Sort.TAKEN_NEWEST, "Newest taken first"),
+            (Sort.TAKEN_OLDEST, "Oldest taken first"),
+        ],
+        required=False,
+    )
+    taken_after = forms.DateField(
+        label="Taken from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    taken_before = forms.DateField(
+        label="Taken until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    camera = forms.ChoiceField(label="Camera", required=False)
+    has_location = forms.ChoiceField(
+        label="Location",
+        choices=[("", "Any"), ("yes", "With location"), ("no", "Without location")],
+        required=False,
+    )
+    album = forms.TypedChoiceField(label="Album", coerce=int, empty_value=None, required=False)
+    tag = forms.ChoiceField(label="Tag", required=False)
+    owner = forms.TypedChoiceField(
+        label="Uploaded by", coerce=int, empty_value=None, required=False
+    )
+
+    def __init__(self, *args, choices: SearchChoices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["camera"].choices = [("", "Any")] + [(c, c) for c in choices.cameras]
+        self.fields["album"].choices = [("", "Any")] + [(a.pk, a.name) for a in choices.albums]
+        self.fields["tag"].choices = [("", "Any")] + [
+            (name, f"{name} ({count})") for name, count in choices.tags
+        ]
+        if choices.owners:
+            self.fields["owner"].choices = [("", "Anyone")] + [
+                (user.pk, user.get_username()) for user in choices.owners
+            ]
+        else:
+            del self.fields["owner"]
+
+    def clean(self):
+        data = super().clean()
+        after, before = data.get("taken_after"), data.get("taken_before")
+        if after and before and after > before:
+            self.add_error("taken_before", "This date is before the start date.")
+        return data
+
+    @property
+    def filters(self) -> SearchFilters:
+        data = self.cleaned_data
+        return SearchFilters(
+            taken_after=data.get("taken_after"),
+            taken_before=data.get("taken_before"),
+            camera=data.get("camera") or "",
+            has_location={"yes": True, "no": False}.get(data.get("has_location") or ""),
+            owner_id=data.get("owner"),
+            album_id=data.get("album"),
+            tag=data.get("tag") or "",
+        )
+
+    @property
+    def strictness_value(self) -> Strictness:
+        return Strictness(self.cleaned_data.get("strictness") or Strictness.NORMAL)
+
+    @property
+    def sort_value(self) -> Sort:
+        return Sort(self.cleaned_data.get("sort") or Sort.RELEVANCE)
+
+    @property
+    def filter_names(self) -> list[str]:
+        return ["taken_after", "taken_before", "camera", "has_location", "album", "tag", "owner"]
 
 
-class ImageSearchForm(forms.Form):
-    image = forms.FileField(label="Find photos like this one")
+class ImageSearchForm(SearchForm):
+    image = forms.FileField(label="Find photos like this image")
 
     def clean_image(self):
         upload = self.cleaned_data["image"]
@@ -49,6 +152,27 @@ class ImageSearchForm(forms.Form):
             return decode_image(upload, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
         except ImageDecodeError as exc:
             raise forms.ValidationError(f"{upload.name}: {exc}") from None
+
+
+class AlbumForm(forms.Form):
+    name = forms.CharField(label="Album name", max_length=200)
+
+
+class AlbumShareForm(forms.Form):
+    usernames = forms.CharField(
+        label="Share with", help_text="User names, separated by commas.", max_length=1000
+    )
+
+    def clean_usernames(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["usernames"].split(",") if name.strip()]
+
+
+class AddToAlbumForm(forms.Form):
+    album = forms.TypedChoiceField(label="Add to album", coerce=int)
+
+    def __init__(self, *args, albums, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["album"].choices = [(album.pk, album.name) for album in albums]
 
 
 class ApiTokenForm(forms.Form):

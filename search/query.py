@@ -122,3 +122,6 @@ class SearchFilters:
             for key, value in asdict(self).items()
             if value not in (None, "")
         }
+
+
+NO_FILTERS = SearchFilters()

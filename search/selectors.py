@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Value
+from django.db.models import Count, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, VectorField
 
-from search.models import Album, ApiToken, Embedding, Photo
+from search.models import Album, ApiToken, Embedding, Photo, PhotoTag, SearchLog
+from search.query import NO_FILTERS, SearchFilters, Sort, Strictness, combine_vectors, parse_query
+from search.relevance import min_score
 from workers.embedding.active import get_engine
 
 if TYPE_CHECKING:
@@ -27,72 +31,248 @@ class SearchHit:
     score: float  # cosine similarity, 1.0 = same direction
 
 
-def photo_search_by_text(*, user, text: str, limit: int | None = None) -> list[SearchHit]:
-    """The user's photos ranked by similarity to a description, best first."""
-    engine = get_engine()
-    vector = engine.encode_texts([text])[0]
-    return photo_search_by_vector(user=user, vector=vector, model_id=engine.model_id, limit=limit)
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: list[SearchHit]  # the good matches, in the order asked for
+    kind: str  # a SearchLog.Kind value
+    min_score: float | None  # the cut-off applied; None when everything is shown
+    hidden: int  # ranked photos left out as weak matches
+    best_hidden_score: float | None
+    latency_ms: float
+    exact: bool  # an exact scan rather than the HNSW index
+
+    @property
+    def top_score(self) -> float | None:
+        return max((hit.score for hit in self.hits), default=None)
 
 
-def photo_search_by_image(*, user, image: Image, limit: int | None = None) -> list[SearchHit]:
-    """The user's photos most similar to an image that is not stored."""
-    engine = get_engine()
-    vector = engine.encode_images([image])[0]
-    return photo_search_by_vector(user=user, vector=vector, model_id=engine.model_id, limit=limit)
+class SearchError(ValueError):
+    """A query that cannot be run as asked; ``str(error)`` says why, for the user."""
 
 
-def photo_similar_to(*, user, photo: Photo, limit: int | None = None) -> list[SearchHit]:
-    """The user's photos most similar to one of theirs, from its stored vector (no model call).
+def photos_visible_to(user) -> QuerySet[Photo]:
+    """Photos ``user`` may see: their own and those in albums shared with them; staff see all."""
+    return Photo.objects.filter(_visible(user))
 
-    Empty when the photo has no vector under the active model yet.
-    """
-    model_id = get_engine().model_id
-    stored = Embedding.objects.filter(photo=photo, model_id=model_id).values_list(
-        "vector", flat=True
+
+def _visible(user, prefix: str = "") -> Q:
+    if user.is_staff:
+        return Q()
+    own = Q(**{f"{prefix}owner": user})
+    # Most users have no shared albums; a plain owner condition keeps the query plan simple
+    # enough for the planner to walk the HNSW index.
+    if not Album.objects.filter(shared_with=user).exists():
+        return own
+    shared = Album.photos.through.objects.filter(album__shared_with=user).values("photo_id")
+    return own | Q(**{f"{prefix}pk__in": shared})
+
+
+def albums_visible_to(user) -> QuerySet[Album]:
+    """Albums ``user`` owns or that are shared with them (staff: all), with photo counts."""
+    albums = (
+        Album.objects.all()
+        if user.is_staff
+        else Album.objects.filter(Q(owner=user) | Q(shared_with=user)).distinct()
     )
-    vector = stored.first()
-    if vector is None:
-        return []
-    return photo_search_by_vector(
-        user=user, vector=vector, model_id=model_id, limit=limit, exclude_photo_id=photo.pk
-    )
+    return albums.select_related("owner").annotate(photo_count=Count("photos", distinct=True))
 
 
-def photo_search_by_vector(
+def photo_search(
     *,
     user,
-    vector: Sequence[float] | np.ndarray,
-    model_id: str,
-    limit: int | None = None,
-    exclude_photo_id: int | None = None,
-) -> list[SearchHit]:
-    """Nearest neighbours of ``vector`` among the user's ready photos, through the HNSW index."""
-    queryset = _nearest_queryset(
-        user=user, vector=vector, model_id=model_id, exclude_photo_id=exclude_photo_id
+    text: str = "",
+    image: Image | None = None,
+    similar_to: Photo | None = None,
+    filters: SearchFilters = NO_FILTERS,
+    strictness: Strictness = Strictness.NORMAL,
+    sort: Sort = Sort.RELEVANCE,
+) -> SearchOutcome:
+    """Rank the photos ``user`` may see against a description, an image, a photo of theirs, or
+    a combination (see ``search.query``), keep the good matches, and order them.
+
+    ``similar_to`` uses the photo's stored vector: no model call. Raises ``SearchError`` for a
+    query with nothing to look for.
+    """
+    started = time.perf_counter()
+    engine = get_engine()
+    parsed = parse_query(text)
+    image_vector = None
+    if similar_to is not None:
+        image_vector = stored_vector(photo=similar_to, model_id=engine.model_id)
+        if image_vector is None:
+            raise SearchError("This photo has no vector yet; try again once it is ready.")
+    elif image is not None:
+        image_vector = engine.encode_images([image])[0]
+    text_vector = text_embedding(parsed.positive) if parsed.positive else None
+    if image_vector is None and text_vector is None:
+        if parsed.negatives:
+            raise SearchError("Say what the photos should show, not only what to leave out.")
+        raise SearchError("Describe a photo or give an image to search with.")
+    try:
+        vector = combine_vectors(
+            image=image_vector,
+            text=text_vector,
+            negatives=[text_embedding(term) for term in parsed.negatives],
+        )
+    except ValueError as exc:
+        raise SearchError(f"This query cannot be searched: {exc}.") from None
+
+    nearest = photos_nearest(
+        user=user,
+        vector=vector,
+        model_id=engine.model_id,
+        filters=filters,
+        exclude_photo_id=similar_to.pk if similar_to is not None else None,
     )
-    limit = limit or settings.MEDIASEARCH_SEARCH_LIMIT
+    ranked = nearest.hits
+    threshold = min_score(
+        model_name=engine.spec.name,
+        kind="text" if image_vector is None else "image",
+        strictness=strictness,
+    )
+    hits = [hit for hit in ranked if threshold is None or hit.score >= threshold]
+    weak = ranked[len(hits) :]
+    return SearchOutcome(
+        hits=_sorted(hits, sort),
+        kind=(
+            SearchLog.Kind.SIMILAR
+            if similar_to is not None
+            else SearchLog.Kind.IMAGE
+            if image_vector is not None
+            else SearchLog.Kind.TEXT
+        ),
+        min_score=threshold,
+        hidden=len(weak),
+        best_hidden_score=weak[0].score if weak else None,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        exact=nearest.exact,
+    )
+
+
+def _sorted(hits: list[SearchHit], sort: Sort) -> list[SearchHit]:
+    if sort == Sort.RELEVANCE:
+        return hits  # already best first; ties keep the id order of photos_nearest
+    undated = [hit for hit in hits if hit.photo.taken_at is None]
+    dated = sorted(
+        (hit for hit in hits if hit.photo.taken_at is not None),
+        key=lambda hit: (hit.photo.taken_at, hit.photo.pk),
+        reverse=sort == Sort.TAKEN_NEWEST,
+    )
+    return dated + undated  # photos without a date go last, in relevance order
+
+
+@lru_cache(maxsize=2048)
+def _cached_text_embedding(model_id: str, text: str) -> np.ndarray:
+    vector = get_engine().encode_texts([text])[0]
+    vector.flags.writeable = False
+    return vector
+
+
+def text_embedding(text: str) -> np.ndarray:
+    """The active model's unit vector for ``text``; repeated queries skip the model."""
+    return _cached_text_embedding(get_engine().model_id, text)
+
+
+def stored_vector(*, photo: Photo, model_id: str) -> np.ndarray | None:
+    vector = (
+        Embedding.objects.filter(photo=photo, model_id=model_id)
+        .values_list("vector", flat=True)
+        .first()
+    )
+    return None if vector is None else np.asarray(vector, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Nearest:
+    hits: list[SearchHit]  # nearest first
+    exact: bool  # an exact scan rather than the HNSW index
+
+
+def photos_nearest(
+    *,
+    user,
+    vector,
+    model_id: str,
+    filters: SearchFilters = NO_FILTERS,
+    exclude_photo_id: int | None = None,
+    limit: int | None = None,
+    exact: bool | None = None,
+) -> Nearest:
+    """The visible, filtered, ready photos nearest to ``vector``, up to ``limit``.
+
+    A search that can only match a few photos (a small library, a selective filter) scans them
+    exactly: an approximate index that must skip most of what it finds is both slower and
+    less complete. Larger candidate sets go through the HNSW index with iterative scans, which
+    keep walking the graph until enough rows pass the filters. ``exact`` forces either way.
+    """
+    limit = limit or settings.MEDIASEARCH_SEARCH_MAX_RESULTS
+    if exact is None:
+        candidates = Photo.objects.filter(
+            _visible(user), _photo_filters(filters, model_id), status=Photo.Status.READY
+        )
+        exact = candidates.count() < settings.MEDIASEARCH_EXACT_SCAN_BELOW
+    queryset = _nearest_queryset(
+        user=user,
+        vector=vector,
+        model_id=model_id,
+        filters=filters,
+        exclude_photo_id=exclude_photo_id,
+        exact=exact,
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SET LOCAL hnsw.ef_search = %s", [max(settings.MEDIASEARCH_HNSW_EF_SEARCH, limit)]
+            "SET LOCAL hnsw.ef_search = %s",
+            [min(1000, max(settings.MEDIASEARCH_HNSW_EF_SEARCH, limit))],
         )
-        # Keep scanning the index until enough rows pass the owner filter; relaxed order is
-        # re-sorted below.
+        # Relaxed order: results come back nearly sorted and are re-sorted below.
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = list(queryset[:limit])
-    rows.sort(key=lambda embedding: embedding.distance)
-    return [SearchHit(photo=row.photo, score=1.0 - float(row.distance)) for row in rows]
+    rows.sort(key=lambda embedding: (embedding.distance, embedding.photo_id))
+    hits = [SearchHit(photo=row.photo, score=1.0 - float(row.distance)) for row in rows]
+    return Nearest(hits=hits, exact=exact)
 
 
-def _nearest_queryset(*, user, vector, model_id: str, exclude_photo_id: int | None = None):
+def _photo_filters(filters: SearchFilters, model_id: str, prefix: str = "") -> Q:
+    """``filters`` as conditions on Photo (or, with ``prefix="photo__"``, on a related row)."""
+    conditions = Q()
+    if filters.taken_after:
+        conditions &= Q(**{f"{prefix}taken_at__date__gte": filters.taken_after})
+    if filters.taken_before:
+        conditions &= Q(**{f"{prefix}taken_at__date__lte": filters.taken_before})
+    if filters.camera:
+        camera = Q(**{f"{prefix}camera_model__iexact": filters.camera})
+        conditions &= camera | Q(**{f"{prefix}camera_make__iexact": filters.camera})
+    if filters.has_location is not None:
+        conditions &= Q(**{f"{prefix}latitude__isnull": not filters.has_location})
+    if filters.owner_id is not None:
+        conditions &= Q(**{f"{prefix}owner_id": filters.owner_id})
+    if filters.album_id is not None:
+        conditions &= Q(**{f"{prefix}albums": filters.album_id})
+    if filters.tag:
+        tagged = PhotoTag.objects.filter(model_id=model_id, name=filters.tag).values("photo_id")
+        conditions &= Q(**{f"{prefix}pk__in": tagged})
+    return conditions
+
+
+def _nearest_queryset(
+    *,
+    user,
+    vector,
+    model_id: str,
+    filters: SearchFilters = NO_FILTERS,
+    exclude_photo_id: int | None = None,
+    exact: bool = False,
+):
     dim = len(vector)
-    # Must match the expression of the model's partial HNSW index (search.vector_index).
-    column = Cast("vector", VectorField(dimensions=dim))
     query = Cast(Value(_vector_literal(vector)), VectorField(dimensions=dim))
+    # The HNSW index is on this cast expression (search.vector_index); ordering by the bare
+    # column is the same distance but cannot use the index, which makes the scan exact.
+    column = "vector" if exact else Cast("vector", VectorField(dimensions=dim))
     queryset = (
         Embedding.objects.filter(model_id=model_id, photo__status=Photo.Status.READY)
+        .filter(_visible(user, prefix="photo__"), _photo_filters(filters, model_id, "photo__"))
         .select_related("photo")
         .annotate(distance=CosineDistance(column, query))
-        .filter(photo__owner=user)
         .order_by("distance")
     )
     if exclude_photo_id is not None:
@@ -100,12 +280,14 @@ def _nearest_queryset(*, user, vector, model_id: str, exclude_photo_id: int | No
     return queryset
 
 
-def explain_nearest(*, user, vector, model_id: str, limit: int = 10) -> str:
-    """The query plan of a nearest-neighbour search (to check that the index is used)."""
-    queryset = _nearest_queryset(user=user, vector=vector, model_id=model_id)[:limit]
+def explain_nearest(
+    *, user, vector, model_id: str, filters: SearchFilters = NO_FILTERS, limit: int = 10
+) -> str:
+    """The query plan of an index-backed nearest-neighbour search (to check the index is used)."""
+    queryset = _nearest_queryset(user=user, vector=vector, model_id=model_id, filters=filters)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        return queryset.explain()
+        return queryset[:limit].explain()
 
 
 def _vector_literal(vector) -> str:
@@ -113,7 +295,7 @@ def _vector_literal(vector) -> str:
 
 
 def photo_list_for(*, user):
-    """The user's photos, newest first."""
+    """The user's own photos, newest first."""
     return Photo.objects.filter(owner=user).order_by("-created_at", "-id")
 
 
@@ -172,6 +354,53 @@ def dashboard_stats(*, failures: int = 20) -> DashboardStats:
         latest_failures=rows,
         embeddings_by_model=per_model,
     )
+
+
+@dataclass(frozen=True)
+class SearchChoices:
+    """What the search filters can offer ``user``: only values found among their photos."""
+
+    cameras: list[str]
+    albums: list[Album]
+    tags: list[tuple[str, int]]
+    owners: list  # staff only: users who uploaded photos
+
+
+def search_choices_for(*, user, model_id: str) -> SearchChoices:
+    visible = photos_visible_to(user).filter(status=Photo.Status.READY)
+    cameras = (
+        visible.exclude(camera_model="")
+        .order_by("camera_model")
+        .values_list("camera_model", flat=True)
+        .distinct()
+    )
+    tags = (
+        PhotoTag.objects.filter(model_id=model_id, photo__in=visible)
+        .order_by()
+        .values_list("name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "name")
+        .values_list("name", "n")
+    )
+    owners = []
+    if user.is_staff:
+        User = get_user_model()
+        owners = list(User.objects.filter(photos__isnull=False).distinct().order_by("username"))
+    return SearchChoices(
+        cameras=list(cameras[:200]),
+        albums=list(albums_visible_to(user)),
+        tags=list(tags[:300]),
+        owners=owners,
+    )
+
+
+def photo_detail_for(*, user, pk: int) -> Photo:
+    """One photo ``user`` may see, with its owner; raises ``Photo.DoesNotExist`` otherwise."""
+    return photos_visible_to(user).select_related("owner").get(pk=pk)
+
+
+def photo_tags_for(*, photo: Photo, model_id: str) -> list[PhotoTag]:
+    return list(PhotoTag.objects.filter(photo=photo, model_id=model_id))
 
 
 def api_tokens_for(*, user):

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import ApiToken, Embedding, Photo
+from search.models import Album, ApiToken, Embedding, Photo, SearchLog
+from search.query import SearchFilters
 from search.vector_index import ensure_vector_index
 from workers.embedding.active import get_engine
 from workers.embedding.images import (
@@ -359,6 +361,93 @@ def display_filename(name: str | None) -> str:
     if dot and len(suffix) <= 10:
         return stem[: 254 - len(suffix)] + "." + suffix
     return cleaned[:255]
+
+
+# --- albums ---------------------------------------------------------------------------------
+
+
+class AlbumError(ValueError):
+    """An album change that cannot be made; ``str(error)`` says why, for the user."""
+
+
+def album_create(*, owner, name: str) -> Album:
+    name = name.strip()
+    if not name:
+        raise AlbumError("Give the album a name.")
+    try:
+        with transaction.atomic():
+            return Album.objects.create(owner=owner, name=name)
+    except IntegrityError:
+        raise AlbumError(f"You already have an album called “{name}”.") from None
+
+
+def album_rename(*, album: Album, name: str) -> Album:
+    name = name.strip()
+    if not name:
+        raise AlbumError("Give the album a name.")
+    if Album.objects.filter(owner=album.owner, name=name).exclude(pk=album.pk).exists():
+        raise AlbumError(f"You already have an album called “{name}”.")
+    album.name = name
+    album.save(update_fields=["name", "updated_at"])
+    return album
+
+
+def album_delete(*, album: Album) -> None:
+    """Delete the album; its photos stay in their owner's library."""
+    album.delete()
+
+
+def album_add_photos(*, album: Album, photo_ids: list[int]) -> int:
+    """Add photos of the album's owner to it (others' photos are ignored); return how many."""
+    photos = list(Photo.objects.filter(owner=album.owner, pk__in=photo_ids).exclude(albums=album))
+    album.photos.add(*photos)
+    return len(photos)
+
+
+def album_remove_photos(*, album: Album, photo_ids: list[int]) -> int:
+    photos = list(album.photos.filter(pk__in=photo_ids))
+    album.photos.remove(*photos)
+    return len(photos)
+
+
+def album_share(*, album: Album, usernames: list[str]) -> list:
+    """Give the named users read access to the album; raises ``AlbumError`` naming any unknown
+    user (and then shares with nobody)."""
+    User = get_user_model()
+    wanted = {name.strip() for name in usernames if name.strip()}
+    users = list(User.objects.filter(username__in=wanted, is_active=True))
+    unknown = wanted - {user.get_username() for user in users}
+    if unknown:
+        raise AlbumError("No such user: " + ", ".join(sorted(unknown)))
+    users = [user for user in users if user.pk != album.owner_id]
+    album.shared_with.add(*users)
+    return users
+
+
+def album_unshare(*, album: Album, usernames: list[str]) -> None:
+    album.shared_with.remove(*album.shared_with.filter(username__in=usernames))
+
+
+# --- the search log -------------------------------------------------------------------------
+
+
+def search_log_record(
+    *, user, outcome, query: str, filters: SearchFilters, via_api: bool = False
+) -> SearchLog:
+    """Record one search (a ``selectors.SearchOutcome``) for the dashboard."""
+    return SearchLog.objects.create(
+        user=user if user.is_authenticated else None,
+        kind=outcome.kind,
+        query=query[:500],
+        filters=filters.as_log(),
+        via_api=via_api,
+        result_count=len(outcome.hits),
+        top_score=outcome.top_score,
+        latency_ms=outcome.latency_ms,
+    )
+
+
+# --- API tokens -----------------------------------------------------------------------------
 
 
 # A token's last use is recorded at most this often, so that requests do not each write a row.

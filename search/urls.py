@@ -8,7 +8,12 @@ urlpatterns = [
     path("search/image/", views.search_by_image, name="search_by_image"),
     path("upload/", views.upload, name="upload"),
     path("photos/", views.photo_list, name="photo_list"),
+    path("photos/<int:pk>/", views.photo_detail, name="photo_detail"),
     path("photos/<int:pk>/similar/", views.photo_similar, name="photo_similar"),
+    path("albums/", views.album_list, name="album_list"),
+    path("albums/add/", views.album_add, name="album_add"),
+    path("albums/<int:pk>/", views.album_detail, name="album_detail"),
+    path("albums/<int:pk>/<str:action>/", views.album_edit, name="album_edit"),
     path(
         "photos/<int:pk>/thumbnail/",
         views.photo_file,

@@ -4,22 +4,47 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from search.forms import ApiTokenForm, ImageSearchForm, TextSearchForm, UploadForm
-from search.models import Photo
+from search.forms import (
+    AddToAlbumForm,
+    AlbumForm,
+    AlbumShareForm,
+    ApiTokenForm,
+    ImageSearchForm,
+    SearchForm,
+    UploadForm,
+)
+from search.models import Album, Photo
 from search.selectors import (
+    SearchError,
+    albums_visible_to,
     api_tokens_for,
     dashboard_stats,
     photo_list_for,
-    photo_search_by_image,
-    photo_search_by_text,
-    photo_similar_to,
+    photo_search,
+    photo_tags_for,
+    photos_visible_to,
+    search_choices_for,
 )
-from search.services import api_token_create, api_token_revoke, photos_create_many
+from search.services import (
+    AlbumError,
+    album_add_photos,
+    album_create,
+    album_delete,
+    album_remove_photos,
+    album_rename,
+    album_share,
+    album_unshare,
+    api_token_create,
+    api_token_revoke,
+    photos_create_many,
+    search_log_record,
+)
+from workers.embedding.active import get_engine
 
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -33,46 +58,203 @@ CONTENT_TYPES = {
 }
 
 
+RESULTS_PER_PAGE = 60
+
+
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    form = TextSearchForm(request.GET or None)
-    hits = None
-    if form.is_valid() and form.cleaned_data["q"].strip():
-        hits = photo_search_by_text(user=request.user, text=form.cleaned_data["q"].strip())
-    return _render_results(request, text_form=form, hits=hits)
+    """Text search, "find similar" (``?similar=<id>``) and both combined, with filters."""
+    form = SearchForm(request.GET or None, choices=_search_choices(request))
+    similar_to = None
+    if form.is_bound and form.is_valid() and form.cleaned_data.get("similar"):
+        similar_to = get_object_or_404(
+            photos_visible_to(request.user), pk=form.cleaned_data["similar"]
+        )
+    return _search(request, form, similar_to=similar_to)
 
 
 @login_required
 @require_POST
 def search_by_image(request: HttpRequest) -> HttpResponse:
-    form = ImageSearchForm(request.POST, request.FILES)
-    hits = None
-    if form.is_valid():
-        hits = photo_search_by_image(user=request.user, image=form.cleaned_data["image"])
-    return _render_results(request, image_form=form, hits=hits, query_kind="image")
+    """An image given only for this query: it is decoded and encoded, never stored."""
+    form = ImageSearchForm(request.POST, request.FILES, choices=_search_choices(request))
+    return _search(request, form, image_query=True)
 
 
 @login_required
 @require_GET
 def photo_similar(request: HttpRequest, pk: int) -> HttpResponse:
-    photo = get_object_or_404(Photo, pk=pk, owner=request.user)
-    hits = photo_similar_to(user=request.user, photo=photo)
-    return _render_results(request, hits=hits, similar_to=photo, query_kind="similar")
+    get_object_or_404(photos_visible_to(request.user), pk=pk)
+    return redirect(f"{reverse('search:home')}?similar={pk}")
 
 
-def _render_results(request, *, text_form=None, image_form=None, hits=None, **context):
+def _search_choices(request):
+    return search_choices_for(user=request.user, model_id=get_engine().model_id)
+
+
+def _search(request, form, *, similar_to=None, image_query: bool = False) -> HttpResponse:
+    outcome, error = None, None
+    wants_search = form.is_bound and (
+        image_query or similar_to is not None or bool(request.GET.get("q", "").strip())
+    )
+    if wants_search and form.is_valid():
+        query = form.cleaned_data["q"].strip()
+        try:
+            outcome = photo_search(
+                user=request.user,
+                text=query,
+                image=form.cleaned_data.get("image"),
+                similar_to=similar_to,
+                filters=form.filters,
+                strictness=form.strictness_value,
+                sort=form.sort_value,
+            )
+        except SearchError as exc:
+            error = str(exc)
+        else:
+            search_log_record(user=request.user, outcome=outcome, query=query, filters=form.filters)
+    page = None
+    if outcome is not None:
+        # Image queries are not stored, so they cannot be paged by link: one long page.
+        per_page = (len(outcome.hits) or 1) if image_query else RESULTS_PER_PAGE
+        page = Paginator(outcome.hits, per_page).get_page(request.GET.get("page"))
     return render(
         request,
         "search/home.html",
         {
-            "text_form": text_form or TextSearchForm(),
-            "image_form": image_form or ImageSearchForm(),
-            "hits": hits,
-            "photo_count": Photo.objects.filter(owner=request.user).count(),
-            **context,
+            "form": form,
+            "image_form": form if image_query else None,
+            "outcome": outcome,
+            "page": page,
+            "error": error,
+            "similar_to": similar_to,
+            "image_query": image_query,
+            "querystring": _querystring_without_page(request),
+            "filters_open": form.is_bound
+            and any(form.data.get(name) for name in form.filter_names),
+            "photo_count": photos_visible_to(request.user).count(),
         },
     )
+
+
+def _querystring_without_page(request) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@login_required
+@require_GET
+def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A photo's page: preview, metadata, tags, albums and similar photos."""
+    photo = get_object_or_404(photos_visible_to(request.user).select_related("owner"), pk=pk)
+    model_id = get_engine().model_id
+    similar = None
+    if photo.status == Photo.Status.READY:
+        try:
+            similar = photo_search(user=request.user, similar_to=photo).hits[:12]
+        except SearchError:
+            similar = None
+    own_albums = Album.objects.filter(owner=request.user) if photo.owner == request.user else []
+    return render(
+        request,
+        "search/photo_detail.html",
+        {
+            "photo": photo,
+            "tags": photo_tags_for(photo=photo, model_id=model_id),
+            "albums": albums_visible_to(request.user).filter(photos=photo),
+            "similar": similar,
+            "add_form": AddToAlbumForm(albums=own_albums) if own_albums else None,
+            "is_owner": photo.owner == request.user,
+        },
+    )
+
+
+@login_required
+def album_list(request: HttpRequest) -> HttpResponse:
+    form = AlbumForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            album = album_create(owner=request.user, name=form.cleaned_data["name"])
+        except AlbumError as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"Album “{album.name}” created.")
+            return redirect("search:album_detail", pk=album.pk)
+    return render(
+        request,
+        "search/album_list.html",
+        {"albums": albums_visible_to(request.user), "form": form},
+    )
+
+
+@login_required
+@require_GET
+def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    album = get_object_or_404(albums_visible_to(request.user), pk=pk)
+    photos = album.photos.filter(status=Photo.Status.READY).order_by("-taken_at", "-id")
+    return render(
+        request,
+        "search/album_detail.html",
+        {
+            "album": album,
+            "page": Paginator(photos, RESULTS_PER_PAGE).get_page(request.GET.get("page")),
+            "is_owner": album.owner_id == request.user.pk,
+            "shared_with": album.shared_with.order_by("username"),
+            "rename_form": AlbumForm(initial={"name": album.name}),
+            "share_form": AlbumShareForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def album_edit(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """The album owner's changes: rename, share, unshare, remove photos, delete."""
+    album = get_object_or_404(Album, pk=pk, owner=request.user)
+    try:
+        if action == "rename":
+            form = AlbumForm(request.POST)
+            if form.is_valid():
+                album_rename(album=album, name=form.cleaned_data["name"])
+        elif action == "share":
+            form = AlbumShareForm(request.POST)
+            if form.is_valid():
+                users = album_share(album=album, usernames=form.cleaned_data["usernames"])
+                names = ", ".join(user.get_username() for user in users) or "nobody new"
+                messages.success(request, f"Shared with {names}.")
+        elif action == "unshare":
+            album_unshare(album=album, usernames=request.POST.getlist("username"))
+        elif action == "remove":
+            album_remove_photos(album=album, photo_ids=_ids(request.POST.getlist("photo")))
+        elif action == "delete":
+            album_delete(album=album)
+            messages.success(request, f"Album “{album.name}” deleted; its photos are kept.")
+            return redirect("search:album_list")
+        else:
+            raise Http404("No such action.")
+    except AlbumError as exc:
+        messages.error(request, str(exc))
+    return redirect("search:album_detail", pk=album.pk)
+
+
+@login_required
+@require_POST
+def album_add(request: HttpRequest) -> HttpResponse:
+    """Add the posted photos (the user's own) to one of the user's albums."""
+    own_albums = Album.objects.filter(owner=request.user)
+    form = AddToAlbumForm(request.POST, albums=own_albums)
+    if not form.is_valid():
+        raise Http404("No such album.")
+    album = get_object_or_404(own_albums, pk=form.cleaned_data["album"])
+    added = album_add_photos(album=album, photo_ids=_ids(request.POST.getlist("photo")))
+    messages.success(request, f"{added} photo(s) added to “{album.name}”.")
+    return redirect(request.POST.get("next") or reverse("search:album_detail", args=[album.pk]))
+
+
+def _ids(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()]
 
 
 @login_required
@@ -102,9 +284,8 @@ def photo_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
-    """Originals and thumbnails, only ever to their owner (or staff); never a public path."""
-    visible = Q(owner=request.user) if not request.user.is_staff else Q()
-    photo = get_object_or_404(Photo.objects.filter(visible), pk=pk)
+    """Originals and thumbnails, only to those who may see the photo; never a public path."""
+    photo = get_object_or_404(photos_visible_to(request.user), pk=pk)
     return photo_file_response(photo=photo, kind=kind, download=request.GET.get("download") == "1")
 
 

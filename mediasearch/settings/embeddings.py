@@ -17,3 +17,10 @@ MEDIASEARCH_PREVIEW_SIZE = env_int("MEDIASEARCH_PREVIEW_SIZE", 1600)
 MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)
 # Photos a worker embeds in one forward pass (its own plus others waiting in the queue).
 MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)
+# Weak-match cut-offs as JSON, {"text": {"loose": …, "normal": …, "strict": …}, "image": {…}};
+# empty: the demo model's measured calibration, or generic CLIP figures (see search.relevance).
+MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")
+# Results a search ranks at most (pages are cut from these, so their order is stable).
+MEDIASEARCH_SEARCH_MAX_RESULTS = env_int("MEDIASEARCH_SEARCH_MAX_RESULTS", 500)
+# Below this many candidate photos a search scans them exactly instead of using the HNSW index.
+MEDIASEARCH_EXACT_SCAN_BELOW = env_int("MEDIASEARCH_EXACT_SCAN_BELOW", 2000)

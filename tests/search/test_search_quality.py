@@ -17,7 +17,8 @@ from search.evaluation import (
     text_recall,
     wait_until_processed,
 )
-from search.selectors import photo_similar_to
+from search.query import Strictness
+from search.selectors import photo_search
 from workers.embedding.demo.scenes import (
     COLOURS,
     SHAPES,
@@ -70,6 +71,10 @@ def test_text_queries_find_held_out_scenes_through_the_full_stack(celery_worker,
     assert sum(precision) / len(precision) >= 0.65, precision
 
 
+def similar(user, photo):
+    return photo_search(user=user, similar_to=photo, strictness=Strictness.ALL).hits
+
+
 def test_image_queries_find_the_same_scene_family_first(celery_worker, alice):
     rng = random.Random(5)
     families = heldout_scenes(30, seed=5)
@@ -84,7 +89,7 @@ def test_image_queries_find_the_same_scene_family_first(celery_worker, alice):
         for photo, scene in zip(scene_set.photos, scene_set.scenes, strict=True)
     }
     first_hit_is_sibling = [
-        family_of[photo_similar_to(user=alice, photo=photo)[0].photo.pk] == family_of[photo.pk]
+        family_of[similar(alice, photo)[0].photo.pk] == family_of[photo.pk]
         for photo in scene_set.photos
     ]
     assert sum(first_hit_is_sibling) / len(first_hit_is_sibling) >= 0.95

@@ -2,13 +2,8 @@ import numpy as np
 import pytest
 
 from search.models import Embedding, Photo
-from search.selectors import (
-    dashboard_stats,
-    explain_nearest,
-    photo_search_by_text,
-    photo_search_by_vector,
-    photo_similar_to,
-)
+from search.query import Strictness
+from search.selectors import dashboard_stats, explain_nearest, photo_search, photos_nearest
 from search.services import photo_create, photo_embed
 from search.vector_index import ensure_vector_index, index_name
 from tests.conftest import encode, make_image, upload_file
@@ -34,6 +29,10 @@ def library(alice):
     return photos
 
 
+def search_text(user, text):
+    return photo_search(user=user, text=text, strictness=Strictness.ALL).hits
+
+
 def expected_order(query_vector, photos):
     vectors = {e.photo_id: np.asarray(e.vector) for e in Embedding.objects.filter(photo__in=photos)}
     return sorted(vectors, key=lambda pk: -float(vectors[pk] @ query_vector))
@@ -43,7 +42,7 @@ def test_text_search_ranks_by_cosine_similarity_best_first(alice, library):
     text = "a blue square on a yellow background"
     query = get_engine().encode_texts([text])[0]
 
-    hits = photo_search_by_text(user=alice, text=text)
+    hits = search_text(alice, text)
 
     assert [hit.photo.pk for hit in hits] == expected_order(query, library)
     assert hits[0].score == pytest.approx(
@@ -56,7 +55,7 @@ def test_similar_uses_the_stored_vector_and_leaves_the_photo_itself_out(alice, l
     first = library[0]
     stored = np.asarray(Embedding.objects.get(photo=first).vector)
 
-    hits = photo_similar_to(user=alice, photo=first)
+    hits = photo_search(user=alice, similar_to=first, strictness=Strictness.ALL).hits
 
     assert [hit.photo.pk for hit in hits] == [
         pk for pk in expected_order(stored, library) if pk != first.pk
@@ -68,8 +67,8 @@ def test_search_only_returns_the_users_own_ready_photos(alice, bob, library):
     photo_embed(photo_id=bobs.pk)
     Photo.objects.filter(pk=library[3].pk).update(status="failed")
 
-    alice_hits = photo_search_by_text(user=alice, text="a red circle")
-    bob_hits = photo_search_by_text(user=bob, text="a red circle")
+    alice_hits = search_text(alice, "a red circle")
+    bob_hits = search_text(bob, "a red circle")
 
     assert {hit.photo.pk for hit in alice_hits} == {p.pk for p in library[:3]}
     assert [hit.photo.pk for hit in bob_hits] == [bobs.pk]
@@ -78,9 +77,9 @@ def test_search_only_returns_the_users_own_ready_photos(alice, bob, library):
 def test_vectors_of_another_model_are_never_mixed_in(alice, library):
     engine = get_engine()
     Embedding.objects.create(photo=library[0], model_id="Other/model", vector=[1.0, 0.0, 0.0])
-    hits = photo_search_by_vector(user=alice, vector=[1.0, 0.0, 0.0], model_id="Other/model")
+    hits = photos_nearest(user=alice, vector=[1.0, 0.0, 0.0], model_id="Other/model").hits
     assert [hit.photo.pk for hit in hits] == [library[0].pk]
-    assert len(photo_search_by_text(user=alice, text="x")) == len(library)
+    assert len(search_text(alice, "x")) == len(library)
     assert engine.model_id != "Other/model"
 
 
@@ -108,7 +107,9 @@ def test_nearest_neighbour_query_uses_the_models_hnsw_index(alice):
     plan = explain_nearest(user=alice, vector=vectors[0], model_id=model_id)
 
     assert f"Index Scan using {index_name(model_id)}" in plan
-    hits = photo_search_by_vector(user=alice, vector=vectors[0], model_id=model_id, limit=5)
+    hits = photos_nearest(
+        user=alice, vector=vectors[0], model_id=model_id, limit=5, exact=False
+    ).hits
     assert hits[0].photo.pk == owner_photos[0].pk
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
 

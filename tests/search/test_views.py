@@ -61,7 +61,7 @@ def test_text_search_page_shows_ranked_results_with_scores(alice_client, alice):
     photo = photo_create(owner=alice, file=upload_file("r.jpg", encode(make_image()))).photo
     photo_embed(photo_id=photo.pk)
 
-    response = alice_client.get(reverse("search:home"), {"q": "a red circle"})
+    response = alice_client.get(reverse("search:home"), {"q": "a red circle", "strictness": "all"})
 
     page = response.content.decode()
     assert reverse("search:photo_thumbnail", args=[photo.pk]) in page
@@ -86,10 +86,11 @@ def test_image_search_ranks_the_same_picture_first(alice_client, alice):
 
     query = encode(make_image(color="blue", shape="square", background="black"), quality=70)
     response = alice_client.post(
-        reverse("search:search_by_image"), {"image": upload_file("q.jpg", query)}
+        reverse("search:search_by_image"),
+        {"image": upload_file("q.jpg", query), "strictness": "all"},
     )
 
-    hits = response.context["hits"]
+    hits = response.context["outcome"].hits
     assert hits[0].photo.pk == photos[1].pk
     assert not Photo.objects.filter(original_filename="q.jpg").exists()  # query images are not kept
 
