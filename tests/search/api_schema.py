@@ -85,7 +85,9 @@ class ApiClient:
             f"({sorted(operation['responses'])}): {response.content[:300]!r}"
         )
         content_type = response.headers.get("Content-Type", "").split(";")[0]
-        if content_type == "application/json":
+        if response.status_code == 204:
+            assert response.content == b"" and "content" not in declared
+        elif content_type == "application/json":
             schema = declared["content"]["application/json"]["schema"]
             body = response.json()
             validator = OAS31Validator({**schema, "components": self.spec["components"]})

@@ -48,3 +48,24 @@ def test_the_api_docs_work_offline(client):
     for url in assets:
         assert finders.find(url.removeprefix("/static/")), url
     assert '"url": "/api/openapi.json"' in page
+
+
+def test_an_unknown_api_address_answers_json_404(client, alice_token):
+    response = client.get("/api/photo", headers={"Authorization": f"Bearer {alice_token}"})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No such API endpoint; see /api/docs."},
+    )
+
+
+def test_a_database_outage_answers_api_clients_in_json(rf):
+    from django.db import OperationalError
+
+    from search.middleware import ServiceUnavailableMiddleware
+
+    middleware = ServiceUnavailableMiddleware(lambda request: None)
+    response = middleware.process_exception(rf.get("/api/me"), OperationalError("gone"))
+
+    assert (response.status_code, response["Retry-After"]) == (503, "10")
+    assert response["Content-Type"] == "application/json"
+    assert b"The database cannot be reached right now" in response.content
