@@ -22,9 +22,8 @@ import numpy as np
 # A term is a quoted phrase or a run of non-space characters, either one with a leading minus.
 _TERM = re.compile(r'(-?)"([^"]*)"|(-?)(\S+)')
 
-# How far a negative term pushes, and how much of a combined query the text contributes.
+# How far a negative term pushes, relative to what it pushes against.
 NEGATIVE_WEIGHT = 0.5
-TEXT_WEIGHT_WITH_IMAGE = 1.0
 
 
 @dataclass(frozen=True)
@@ -64,10 +63,13 @@ def combine_vectors(
     image: np.ndarray | None = None,
     text: np.ndarray | None = None,
     negatives: list[np.ndarray] | tuple[np.ndarray, ...] = (),
+    text_weight: float = 1.0,
 ) -> np.ndarray:
     """One unit query vector from unit embeddings: image + text - negatives, renormalised.
 
-    Raises ``ValueError`` when there is nothing to search for.
+    ``text_weight`` scales the text when an image is given too: text matches images with much
+    lower cosine scores than images match images (CLIP's modality gap), so unweighted, the
+    image would drown the text. Raises ``ValueError`` when there is nothing to search for.
     """
     parts = [vector for vector in (image, text) if vector is not None]
     if not parts:
@@ -76,7 +78,7 @@ def combine_vectors(
     if image is not None:
         query += image
     if text is not None:
-        query += text * (TEXT_WEIGHT_WITH_IMAGE if image is not None else 1.0)
+        query += text * (text_weight if image is not None else 1.0)
     # Each sum term is unit length; scale the push to the size of what it pushes against.
     scale = NEGATIVE_WEIGHT * float(np.linalg.norm(query))
     for negative in negatives:

@@ -36,6 +36,13 @@ def min_score(*, model_name: str, kind: str, strictness: Strictness) -> float | 
     return thresholds_for(model_name)[kind][str(strictness)]
 
 
+def text_weight_with_image(*, model_name: str) -> float:
+    """How much to scale text against an image in a combined query: the ratio of a good image
+    match's score to a good text match's, so that both pull about equally."""
+    table = thresholds_for(model_name)
+    return table["image"]["normal"] / table["text"]["normal"]
+
+
 @cache
 def thresholds_for(model_name: str) -> dict[str, dict[str, float]]:
     configured = settings.MEDIASEARCH_MATCH_THRESHOLDS

@@ -18,7 +18,7 @@ from pgvector.django import CosineDistance, VectorField
 
 from search.models import Album, ApiToken, Embedding, Photo, PhotoTag, SearchLog
 from search.query import NO_FILTERS, SearchFilters, Sort, Strictness, combine_vectors, parse_query
-from search.relevance import min_score
+from search.relevance import min_score, text_weight_with_image
 from workers.embedding.active import get_engine
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def photo_search(
             image=image_vector,
             text=text_vector,
             negatives=[text_embedding(term) for term in parsed.negatives],
+            text_weight=text_weight_with_image(model_name=engine.spec.name),
         )
     except ValueError as exc:
         raise SearchError(f"This query cannot be searched: {exc}.") from None
