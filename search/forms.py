@@ -96,8 +96,12 @@ class SearchForm(forms.Form):
         label="Uploaded by", coerce=int, empty_value=None, required=False
     )
 
-    def __init__(self, *args, choices: SearchChoices, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, choices: SearchChoices, **kwargs):
+        if data is not None and not data.get("strictness"):
+            # A link or a bare ?q= means the default strictness, and the control must say so.
+            data = data.copy()
+            data["strictness"] = Strictness.NORMAL
+        super().__init__(data, *args, **kwargs)
         self.fields["camera"].choices = [("", "Any")] + [(c, c) for c in choices.cameras]
         self.fields["album"].choices = [("", "Any")] + [(a.pk, a.name) for a in choices.albums]
         self.fields["tag"].choices = [("", "Any")] + [

@@ -19,6 +19,7 @@ from search.forms import (
     UploadForm,
 )
 from search.models import Album, Photo
+from search.query import Strictness
 from search.selectors import (
     SearchError,
     albums_visible_to,
@@ -86,7 +87,8 @@ def search_by_image(request: HttpRequest) -> HttpResponse:
 @require_GET
 def photo_similar(request: HttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(photos_visible_to(request.user), pk=pk)
-    return redirect(f"{reverse('search:home')}?similar={pk}")
+    # "Find similar" asks for the closest photos, so it starts from the loose cut-off.
+    return redirect(f"{reverse('search:home')}?similar={pk}&strictness={Strictness.LOOSE}")
 
 
 def _search_choices(request):
@@ -153,7 +155,9 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     similar = None
     if photo.status == Photo.Status.READY:
         try:
-            similar = photo_search(user=request.user, similar_to=photo).hits[:12]
+            similar = photo_search(
+                user=request.user, similar_to=photo, strictness=Strictness.LOOSE
+            ).hits[:12]
         except SearchError:
             similar = None
     own_albums = Album.objects.filter(owner=request.user) if photo.owner == request.user else []

@@ -34,3 +34,25 @@ def test_download_model_with_a_local_checkpoint_reports_the_model_id(settings, t
     call_command("download_model")
 
     assert f"Ready: {DEMO_MODEL_NAME}/weights-" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_demo_gallery_has_dates_cameras_and_pictures_of_the_same_thing(alice):
+    from search.models import Photo
+    from search.services import photo_embed
+
+    call_command("load_demo_gallery", owner="alice", count=8)
+    call_command("load_demo_gallery", owner="alice", count=8)  # safe to run twice
+
+    photos = list(Photo.objects.filter(owner=alice).order_by("original_filename"))
+    assert len(photos) == 8
+    for photo in photos:
+        photo_embed(photo_id=photo.pk)
+        photo.refresh_from_db()
+        assert photo.status == "ready" and photo.taken_at is not None and photo.camera_model
+    # The fourth picture shows what the third shows: "find similar" on one finds the other.
+    from search.query import Strictness
+    from search.selectors import photo_search
+
+    hits = photo_search(user=alice, similar_to=photos[2], strictness=Strictness.ALL).hits
+    assert hits[0].photo == photos[3]

@@ -1,11 +1,17 @@
+import io
 import random
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
+from PIL import Image
 
 from search.services import photo_create
-from workers.embedding.demo.scenes import caption, random_scene, scene_jpeg
+from workers.embedding.demo.scenes import caption, random_scene, scene_jpeg, scene_variant
+
+CAMERAS = [("Canon", "EOS R6"), ("FUJIFILM", "X100V"), ("Apple", "iPhone 15")]
+EXIF_IFD, MAKE, MODEL, DATE_TAKEN = 0x8769, 0x010F, 0x0110, 0x9003
 
 
 class Command(BaseCommand):
@@ -28,13 +34,32 @@ class Command(BaseCommand):
             raise CommandError(f"No user called {owner!r}; pass --owner.") from None
         rng = random.Random(seed)
         created = 0
+        scene = None
         for index in range(count):
-            scene = random_scene(rng, split="any")
+            # Every fourth picture shows the same thing as the one before, so that "find
+            # similar" has something to find.
+            if scene is not None and index % 4 == 3:
+                scene = scene_variant(scene, rng)
+            else:
+                scene = random_scene(rng, split="any")
             words = caption(scene, rng).replace(",", "")[:80].strip().replace(" ", "-")
-            upload = SimpleUploadedFile(f"demo-{index:03d}-{words}.jpg", scene_jpeg(scene, rng))
+            data = _with_exif(scene_jpeg(scene, rng), rng)
+            upload = SimpleUploadedFile(f"demo-{index:03d}-{words}.jpg", data)
             created += photo_create(owner=user, file=upload).created
         self.stdout.write(
             self.style.SUCCESS(
                 f"Queued {created} demo photos for {owner} ({count - created} were already there)."
             )
         )
+
+
+def _with_exif(jpeg: bytes, rng: random.Random) -> bytes:
+    """The picture with a camera and a date taken, so the filters and date order have data."""
+    image = Image.open(io.BytesIO(jpeg))
+    exif = image.getexif()
+    exif[MAKE], exif[MODEL] = rng.choice(CAMERAS)
+    taken = datetime(2019, 1, 1) + timedelta(minutes=rng.randrange(6 * 365 * 24 * 60))
+    exif.get_ifd(EXIF_IFD)[DATE_TAKEN] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
+    return buffer.getvalue()
