@@ -438,8 +438,10 @@ def me(request: HttpRequest):
 
 class SearchParams(Schema):
     q: str = Field("", max_length=500, description=QUERY_HELP)
-    strictness: Strictness = Field(
-        Strictness.NORMAL, description="how good a match must be; `all` ranks every photo"
+    strictness: Strictness | None = Field(
+        None,
+        description="how good a match must be; `all` ranks every photo. Default: `normal`, "
+        "`loose` for similar photos (as on the web pages)",
     )
     sort: Sort = Sort.RELEVANCE
     taken_after: date | None = Field(None, description="taken on or after this day")
@@ -499,11 +501,13 @@ def run_search(request: HttpRequest, params: SearchParams, *, where: str, **quer
     user = request.auth
     filters = search_filters(user, params, where)
     text = params.q.strip()
+    # "Similar" asks for the closest photos, so like the web pages it starts from loose.
+    default = Strictness.LOOSE if query.get("similar_to") is not None else Strictness.NORMAL
     outcome: SearchOutcome = photo_search(
         user=user,
         text=text,
         filters=filters,
-        strictness=params.strictness,
+        strictness=params.strictness or default,
         sort=params.sort,
         **query,
     )

@@ -222,6 +222,19 @@ def test_similar_leaves_the_photo_itself_out(api, alice, alice_token, library):
     assert response.json()["kind"] == "similar"
 
 
+def test_similar_starts_from_the_loose_cut_off_like_the_web(api, alice, alice_token, library):
+    red = library["red.jpg"]
+
+    default = api.get(f"/api/photos/{red.pk}/similar", token=alice_token).json()
+    strict = api.get(
+        f"/api/photos/{red.pk}/similar", token=alice_token, query={"strictness": "strict"}
+    ).json()
+
+    loose = photo_search(user=alice, similar_to=red, strictness=Strictness.LOOSE)
+    assert default["min_score"] == pytest.approx(loose.min_score)
+    assert strict["min_score"] > default["min_score"]
+
+
 def test_similar_to_a_photo_not_ready_yet_is_400(api, alice, alice_token):
     photo = photo_create(owner=alice, file=upload_file("p.jpg", encode(make_image()))).photo
 
