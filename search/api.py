@@ -292,6 +292,7 @@ def visible_photo(user, photo_id: int) -> Photo:
 )
 def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
     report = photos_create_many(owner=request.auth, files=files)
+    owner = request.auth.get_username()  # every photo of the answer is the caller's
     return {
         "created": len(report.created),
         "duplicates": len(report.duplicates),
@@ -301,7 +302,7 @@ def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
                 "filename": item.filename,
                 "outcome": item.outcome,
                 "reason": item.reason,
-                "photo": photo_out(request, item.photo) if item.photo else None,
+                "photo": photo_out(request, item.photo, owner) if item.photo else None,
             }
             for item in report.items
         ],
