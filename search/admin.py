@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Prefetch
 
-from search.models import Embedding, Photo
+from search.models import Album, Embedding, Photo, SearchLog
 
 
 class EmbeddingInline(admin.TabularInline):
@@ -42,3 +42,29 @@ class EmbeddingAdmin(admin.ModelAdmin):
     list_select_related = ("photo",)
     fields = ("photo", "model_id", "created_at")
     readonly_fields = fields
+
+
+@admin.register(Album)
+class AlbumAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "created_at")
+    list_select_related = ("owner",)
+    search_fields = ("name", "owner__username")
+    filter_horizontal = ("shared_with",)
+    raw_id_fields = ("photos",)
+
+
+@admin.register(SearchLog)
+class SearchLogAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at", "user", "kind", "query", "result_count", "top_score", "latency_ms",
+    )  # fmt: skip
+    list_filter = ("kind", "via_api", "created_at")
+    list_select_related = ("user",)
+    search_fields = ("query", "user__username")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

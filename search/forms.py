@@ -67,6 +67,7 @@ class SearchForm(forms.Form):
             (Strictness.STRICT, "Strict"),
             (Strictness.ALL, "Show all, ranked"),
         ],
+        initial=Strictness.NORMAL,
         required=False,
     )
     sort = forms.ChoiceField(

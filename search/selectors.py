@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Value
 from django.db.models.functions import Cast
+from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
 from search.models import Album, ApiToken, Embedding, Photo, PhotoTag, SearchLog
@@ -432,4 +433,37 @@ def account_summary(*, user) -> AccountSummary:
         photos_by_status=by_status,
         albums=Album.objects.filter(owner=user).count(),
         shared_albums=Album.objects.filter(shared_with=user).count(),
+    )
+
+
+@dataclass(frozen=True)
+class SearchActivity:
+    """The last day of searches, from the search log."""
+
+    count: int
+    no_match: int  # searches that showed no result
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    recent: list[SearchLog]
+
+
+def search_activity(*, hours: int = 24, recent: int = 20) -> SearchActivity:
+    since = timezone.now() - timedelta(hours=hours)
+    window = SearchLog.objects.filter(created_at__gte=since)
+    with connection.cursor() as cursor:
+        # Percentiles in the database: one query however many searches there were.
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE result_count = 0), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
+            "FROM search_searchlog WHERE created_at >= %s",
+            [since],
+        )
+        count, no_match, p50, p95 = cursor.fetchone()
+    return SearchActivity(
+        count=count,
+        no_match=no_match,
+        latency_p50_ms=p50,
+        latency_p95_ms=p95,
+        recent=list(window.select_related("user")[:recent]),
     )

@@ -29,6 +29,7 @@ from search.selectors import (
     photo_search,
     photo_tags_for,
     photos_visible_to,
+    search_activity,
     search_choices_for,
 )
 from search.services import (
@@ -320,7 +321,11 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
 @staff_member_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "search/dashboard.html", {"stats": dashboard_stats()})
+    return render(
+        request,
+        "search/dashboard.html",
+        {"stats": dashboard_stats(), "searches": search_activity()},
+    )
 
 
 @login_required

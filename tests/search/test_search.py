@@ -260,3 +260,21 @@ def test_every_search_is_logged_with_its_figures(alice_client, alice, shapes_lib
     assert first.filters == {}
     assert (second.result_count, second.top_score) == (0, None)
     assert second.filters == {"taken_after": "2024-01-01"}
+
+
+def test_dashboard_summarises_the_last_days_searches(client, staff, alice_client, shapes_library):
+    for query in ("red stars", "yellow squares", "three green crosses on a yellow background"):
+        alice_client.get("/", {"q": query})
+    SearchLog.objects.create(kind="text", query="long ago", result_count=1, latency_ms=1)
+    SearchLog.objects.filter(query="long ago").update(created_at="2020-01-01T00:00:00Z")
+
+    client.force_login(staff)
+    searches = client.get("/dashboard/").context["searches"]
+
+    assert searches.count == 3
+    assert (
+        searches.no_match
+        == SearchLog.objects.filter(result_count=0, created_at__year__gt=2020).count()
+    )
+    assert 0 < searches.latency_p50_ms <= searches.latency_p95_ms
+    assert searches.recent[0].query == "three green crosses on a yellow background"

@@ -1,0 +1,120 @@
+"""The app started the README way (``./dev up``, its own data folder and port) and a headless
+Chromium driven by Playwright. Screenshots go to ``test-artifacts/screenshots/``.
+
+Chromium comes from the system (Debian ``chromium``); ``.ci/run`` installs it. Without it these
+tests skip, unless ``MEDIASEARCH_REQUIRE_BROWSER=1`` (set by CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mediasearch.embedded import free_port
+from tests.conftest import REPO_ROOT
+
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "screenshots"
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    url: str
+    admin_password: str
+    var: Path
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory) -> RunningApp:
+    var = tmp_path_factory.mktemp("app-var")
+    port = free_port()
+    log = var / "dev-up.log"
+    env = {
+        **os.environ,
+        "MEDIASEARCH_VAR_DIR": str(var),
+        # The shipped model directly: the fallback would first wait for the hub to time out.
+        "MEDIASEARCH_CLIP_MODEL": "MediaSearch-Demo",
+        "MEDIASEARCH_CLIP_PRETRAINED": "demo",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(REPO_ROOT / "dev"), "up", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while "MediaSearch is running" not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"./dev up did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield RunningApp(
+            url=f"http://127.0.0.1:{port}",
+            admin_password=(var / "admin_password").read_text().strip(),
+            var=var,
+            log=log,
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        message = "Chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("MEDIASEARCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, running_app):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=running_app.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot, and check nothing sticks out sideways (a broken layout)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    width = page.viewport_size["width"]
+    overflow = page.evaluate("document.documentElement.scrollWidth") - width
+    assert overflow <= 0, f"{name}: the page is {overflow}px wider than the window"
+    return path
+
+
+def log_in(page, running_app: RunningApp, username: str = "admin", password: str = "") -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password or running_app.admin_password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(running_app.url + "/")

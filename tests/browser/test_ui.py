@@ -1,0 +1,128 @@
+"""A user's journey through the web UI in headless Chromium, against ``./dev up``."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from tests.browser.conftest import log_in, screenshot
+from workers.embedding.demo.scenes import Scene, render
+
+pytestmark = pytest.mark.browser
+
+SCENES = {
+    "red-circles.jpg": Scene("circle", "red", 2, "large", None, "blue", "plain", 1),
+    "green-square.jpg": Scene("square", "green", 1, "large", "middle", "white", "plain", 2),
+    "yellow-stars.jpg": Scene("star", "yellow", 3, "large", None, "black", "plain", 3),
+    "white-cross.jpg": Scene("cross", "white", 1, "large", "left", "purple", "striped", 4),
+}
+
+
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scenes")
+    for name, scene in SCENES.items():
+        render(scene).save(folder / name, quality=92)
+    query = folder / "query.png"
+    render(Scene("circle", "red", 2, "large", None, "blue", "plain", 99)).save(query)
+    return folder
+
+
+def result_names(page) -> list[str]:
+    return page.locator("ol.grid li.tile > a").evaluate_all("els => els.map(e => e.title)")
+
+
+def test_upload_wait_search_find_similar_and_open_a_photo(page, running_app, scene_files):
+    log_in(page, running_app)
+    screenshot(page, "01-search-empty")
+
+    page.get_by_role("link", name="Upload").click()
+    page.locator("input[type=file]").set_input_files([str(scene_files / name) for name in SCENES])
+    screenshot(page, "02-upload")
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url(re.compile(r"/photos/$"))
+    # The list refreshes itself while photos are processed.
+    page.locator(".status-ready").nth(len(SCENES) - 1).wait_for(timeout=120_000)
+    assert page.locator(".status-failed").count() == 0
+    screenshot(page, "03-photos-ready")
+
+    page.get_by_role("link", name="Search", exact=True).click()
+    page.get_by_label("Describe a photo").fill("two red circles on a blue background")
+    page.get_by_role("button", name="Search", exact=True).click()
+    assert result_names(page)[0] == "red-circles.jpg"
+    screenshot(page, "04-text-search")
+
+    page.locator("ol.grid li.tile").first.get_by_role("link", name="Similar").click()
+    page.wait_for_url(re.compile(r"similar="))
+    assert "red-circles.jpg" in page.locator(".query-photo").inner_text()
+    assert "red-circles.jpg" not in result_names(page)
+    screenshot(page, "05-find-similar")
+
+    page.goto("/")
+    page.locator("#id_image").set_input_files(str(scene_files / "query.png"))
+    page.get_by_role("button", name="Search by image").click()
+    assert result_names(page)[0] == "red-circles.jpg"
+    screenshot(page, "06-image-search")
+
+    page.locator("ol.grid li.tile > a").first.click()
+    assert page.locator("h1").inner_text() == "red-circles.jpg"
+    assert page.get_by_role("link", name="Download original").is_visible()
+    screenshot(page, "07-photo-page")
+
+
+def test_no_good_match_says_so_and_offers_the_closest(page, running_app):
+    log_in(page, running_app)
+    page.goto("/?q=" + "three+black+triangles+on+a+dotted+orange+background&strictness=strict")
+    no_match = page.locator(".no-match")
+    assert "No good match" in no_match.inner_text()
+    screenshot(page, "08-no-good-match")
+    no_match.get_by_role("link", name="Show the closest photos anyway").click()
+    assert len(result_names(page)) > 0
+
+
+def test_albums_are_made_from_photo_pages(page, running_app):
+    log_in(page, running_app)
+    page.get_by_role("link", name="Albums").click()
+    name = f"Shapes {random.randrange(10**6)}"
+    page.get_by_label("New album").fill(name)
+    page.get_by_role("button", name="Create").click()
+    assert page.locator("h1").inner_text() == name
+    page.goto("/?q=green+square&strictness=all")
+    page.locator("ol.grid li.tile > a").first.click()
+    page.get_by_label("Add to album").select_option(label=name)
+    page.get_by_role("button", name="Add").click()
+    assert name in page.locator(".meta").inner_text()
+    page.get_by_role("link", name=name).click()
+    assert page.locator("ol.grid li").count() == 1
+    screenshot(page, "09-album")
+
+
+def test_pages_fit_a_phone_screen(browser, running_app):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=running_app.url, is_mobile=True
+    )
+    page = context.new_page()
+    try:
+        log_in(page, running_app)
+        for name, url in [
+            ("10-phone-search", "/?q=yellow+stars&strictness=all"),
+            ("11-phone-photos", "/photos/"),
+            ("12-phone-albums", "/albums/"),
+            ("13-phone-dashboard", "/dashboard/"),
+        ]:
+            page.goto(url)
+            screenshot(page, name)
+        page.goto("/?q=yellow+stars&strictness=all")
+        page.locator("ol.grid li.tile > a").first.click()
+        screenshot(page, "14-phone-photo-page")
+    finally:
+        context.close()
+
+
+def test_staff_dashboard(page, running_app):
+    log_in(page, running_app)
+    page.get_by_role("link", name="Dashboard").click()
+    assert page.locator("h1").first.inner_text() == "Pipeline"
+    screenshot(page, "15-dashboard")
