@@ -289,6 +289,7 @@ def visible_photo(user, photo_id: int) -> Photo:
         "(with the reason). Follow processing with GET /api/photos/{id}."
     ),
     operation_id="photos_upload",
+    tags=["photos"],
 )
 def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
     report = photos_create_many(owner=request.auth, files=files)
@@ -315,6 +316,7 @@ def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
     summary="List your photos",
     description="Your own photos, newest first, optionally only those in one state.",
     operation_id="photos_list",
+    tags=["photos"],
 )
 def photos_list(
     request: HttpRequest,
@@ -340,6 +342,7 @@ def photos_list(
     summary="One photo: status, metadata, tags, links",
     description="Your own photos, those in albums shared with you, and (for staff) any photo.",
     operation_id="photos_detail",
+    tags=["photos"],
 )
 def photos_detail(request: HttpRequest, photo_id: int):
     photo = visible_photo(request.auth, photo_id)
@@ -372,6 +375,7 @@ def _photo_file(request: HttpRequest, photo_id: int, kind: str, download: bool =
     summary="The photo's thumbnail (JPEG)",
     description="404 also while the worker has not made it yet.",
     operation_id="photos_thumbnail",
+    tags=["photos"],
     url_name="photo_thumbnail",
 )
 def photos_thumbnail(request: HttpRequest, photo_id: int):
@@ -385,6 +389,7 @@ def photos_thumbnail(request: HttpRequest, photo_id: int):
     summary="The photo's large preview (JPEG)",
     description="404 also while the worker has not made it yet.",
     operation_id="photos_preview",
+    tags=["photos"],
     url_name="photo_preview",
 )
 def photos_preview(request: HttpRequest, photo_id: int):
@@ -398,6 +403,7 @@ def photos_preview(request: HttpRequest, photo_id: int):
     summary="The original file, as uploaded",
     description="`download=true` asks for it as an attachment rather than inline.",
     operation_id="photos_original",
+    tags=["photos"],
     url_name="photo_original",
 )
 def photos_original(request: HttpRequest, photo_id: int, download: bool = False):
@@ -421,6 +427,7 @@ class MeOut(Schema):
     response={200: MeOut, **DENIED},
     summary="Who the token belongs to, with counts",
     operation_id="me",
+    tags=["account"],
 )
 def me(request: HttpRequest):
     summary = account_summary(user=request.auth)
@@ -551,6 +558,7 @@ SEARCHED = {200: SearchOut, 400: ErrorOut, **HIDDEN}
         "nothing to look for; 404 for an album filter you cannot see."
     ),
     operation_id="search_text",
+    tags=["search"],
 )
 def search_text(request: HttpRequest, params: Query[SearchParams]):
     return run_search(request, params, where="query")
@@ -565,6 +573,7 @@ def search_text(request: HttpRequest, params: Query[SearchParams]):
         'the same fields as GET /api/search, where `q` steers the image ("at night").'
     ),
     operation_id="search_image",
+    tags=["search"],
 )
 def search_image(request: HttpRequest, image: File[UploadedFile], params: Form[SearchParams]):
     try:
@@ -583,6 +592,7 @@ def search_image(request: HttpRequest, image: File[UploadedFile], params: Form[S
         "is not ready."
     ),
     operation_id="photos_similar",
+    tags=["search"],
 )
 def photos_similar(request: HttpRequest, photo_id: int, params: Query[SearchParams]):
     photo = visible_photo(request.auth, photo_id)
@@ -669,6 +679,7 @@ OWNED = {**HIDDEN, 400: ErrorOut, 403: ErrorOut}
     response={200: list[AlbumOut], **DENIED},
     summary="Your albums and those shared with you",
     operation_id="albums_list",
+    tags=["albums"],
 )
 def albums_list(request: HttpRequest):
     albums = albums_visible_to(request.auth).prefetch_related("shared_with")
@@ -680,6 +691,7 @@ def albums_list(request: HttpRequest):
     response={201: AlbumOut, 400: ErrorOut, **DENIED},
     summary="Create an album",
     operation_id="albums_create",
+    tags=["albums"],
 )
 def albums_create(request: HttpRequest, payload: AlbumIn):
     album = album_create(owner=request.auth, name=payload.name)
@@ -691,6 +703,7 @@ def albums_create(request: HttpRequest, payload: AlbumIn):
     response={200: AlbumOut, **HIDDEN},
     summary="One album",
     operation_id="albums_detail",
+    tags=["albums"],
 )
 def albums_detail(request: HttpRequest, album_id: int):
     return album_out(request.auth, visible_album(request.auth, album_id))
@@ -701,6 +714,7 @@ def albums_detail(request: HttpRequest, album_id: int):
     response={200: AlbumOut, **OWNED},
     summary="Rename an album (owner only)",
     operation_id="albums_update",
+    tags=["albums"],
 )
 def albums_update(request: HttpRequest, album_id: int, payload: AlbumPatch):
     album = owned_album(request.auth, album_id)
@@ -714,6 +728,7 @@ def albums_update(request: HttpRequest, album_id: int, payload: AlbumPatch):
     response={204: None, **OWNED},
     summary="Delete an album (owner only); its photos are kept",
     operation_id="albums_delete",
+    tags=["albums"],
 )
 def albums_delete(request: HttpRequest, album_id: int):
     album_delete(album=owned_album(request.auth, album_id))
@@ -726,6 +741,7 @@ def albums_delete(request: HttpRequest, album_id: int):
     summary="The photos of an album",
     description="Newest taken first, optionally only those in one state.",
     operation_id="albums_photos",
+    tags=["albums"],
 )
 def albums_photos(
     request: HttpRequest,
@@ -752,6 +768,7 @@ def albums_photos(
     response={200: PhotosAddedOut, **OWNED},
     summary="Add your photos to your album",
     operation_id="albums_photos_add",
+    tags=["albums"],
 )
 def albums_photos_add(request: HttpRequest, album_id: int, payload: PhotoIdsIn):
     album = owned_album(request.auth, album_id)
@@ -764,6 +781,7 @@ def albums_photos_add(request: HttpRequest, album_id: int, payload: PhotoIdsIn):
     response={200: PhotosRemovedOut, **OWNED},
     summary="Take photos out of your album (they stay in your library)",
     operation_id="albums_photos_remove",
+    tags=["albums"],
 )
 def albums_photos_remove(request: HttpRequest, album_id: int, payload: PhotoIdsIn):
     album = owned_album(request.auth, album_id)
@@ -780,6 +798,7 @@ def albums_photos_remove(request: HttpRequest, album_id: int, payload: PhotoIdsI
     summary="Share your album with users (read-only for them)",
     description="400, sharing with nobody, when any user name is unknown.",
     operation_id="albums_share",
+    tags=["albums"],
 )
 def albums_share(request: HttpRequest, album_id: int, payload: UsernamesIn):
     album_share(album=owned_album(request.auth, album_id), usernames=payload.usernames)
@@ -791,6 +810,7 @@ def albums_share(request: HttpRequest, album_id: int, payload: UsernamesIn):
     response={200: AlbumOut, **OWNED},
     summary="Stop sharing your album with users",
     operation_id="albums_unshare",
+    tags=["albums"],
 )
 def albums_unshare(request: HttpRequest, album_id: int, payload: UsernamesIn):
     album_unshare(album=owned_album(request.auth, album_id), usernames=payload.usernames)
