@@ -178,3 +178,11 @@ class AddToAlbumForm(forms.Form):
     def __init__(self, *args, albums, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["album"].choices = [(album.pk, album.name) for album in albums]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. backup script on my laptop"}),
+    )

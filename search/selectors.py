@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
-from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
+from search.models import Album, ApiToken, Embedding, Photo, PhotoTag, SearchLog
 from search.query import NO_FILTERS, SearchFilters, Sort, Strictness, combine_vectors, parse_query
 from search.relevance import min_score, text_weight_with_image
 from workers.embedding.active import get_engine
@@ -426,6 +426,37 @@ def search_choices_for(*, user, model_id: str) -> SearchChoices:
 def photo_detail_for(*, user, pk: int) -> Photo:
     """One photo ``user`` may see, with its owner; raises ``Photo.DoesNotExist`` otherwise."""
     return photos_visible_to(user).select_related("owner").get(pk=pk)
+
+
+def api_tokens_for(*, user):
+    """The user's API tokens, newest first (their hashes, never the tokens)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    photos: int
+    photos_by_status: dict[str, int]
+    albums: int  # owned
+    shared_albums: int  # shared with the user by others
+
+
+def account_summary(*, user) -> AccountSummary:
+    """What one user has: their photos by state and their albums."""
+    counts = dict(
+        Photo.objects.filter(owner=user)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    by_status = {status.value: counts.get(status.value, 0) for status in Photo.Status}
+    return AccountSummary(
+        photos=sum(by_status.values()),
+        photos_by_status=by_status,
+        albums=Album.objects.filter(owner=user).count(),
+        shared_albums=Album.objects.filter(shared_with=user).count(),
+    )
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -17,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
+from search.models import Album, ApiToken, Embedding, Photo, PhotoTag, SearchLog
 from search.query import SearchFilters
 from search.vector_index import ensure_vector_index
 from workers.embedding.active import get_engine, get_tagger
@@ -93,10 +94,21 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
 
 
 @dataclass(frozen=True)
+class UploadItem:
+    """What became of one file of an upload."""
+
+    filename: str  # as the user named it (see ``display_filename``)
+    outcome: str  # "created"; "duplicate": the owner already had these bytes; "rejected"
+    photo: Photo | None  # the new or the existing photo; None when rejected
+    reason: str = ""  # why it was rejected
+
+
+@dataclass(frozen=True)
 class UploadReport:
     created: list[Photo]
     duplicates: list[Photo]
     rejected: list[str]  # one reason per refused file, naming the file
+    items: list[UploadItem] = field(default_factory=list)  # every file, in the order sent
 
 
 def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
@@ -104,14 +116,18 @@ def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
     created: list[Photo] = []
     duplicates: list[Photo] = []
     rejected: list[str] = []
+    items: list[UploadItem] = []
     for file in files:
         try:
             result = photo_create(owner=owner, file=file)
         except PhotoRejected as exc:
             rejected.append(str(exc))
+            items.append(UploadItem(exc.filename, "rejected", photo=None, reason=exc.reason))
             continue
         (created if result.created else duplicates).append(result.photo)
-    return UploadReport(created=created, duplicates=duplicates, rejected=rejected)
+        outcome = "created" if result.created else "duplicate"
+        items.append(UploadItem(display_filename(file.name), outcome, photo=result.photo))
+    return UploadReport(created=created, duplicates=duplicates, rejected=rejected, items=items)
 
 
 def photo_embed(*, photo_id: int) -> Photo.Status | None:
@@ -535,3 +551,51 @@ def search_log_record(
         top_score=outcome.top_score,
         latency_ms=outcome.latency_ms,
     )
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+# A token's last use is recorded at most this often, so that requests do not each write a row.
+API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def api_token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """A new API token for ``user``; returns the row and the token itself, which is not stored
+    (only its SHA-256 is) and so can be shown this once only."""
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name.strip()[:100], key_hash=api_token_digest(key), prefix=key[:8]
+    )
+    return token, key
+
+
+def api_token_revoke(*, user, token_id: int) -> bool:
+    """Delete one of ``user``'s tokens; False when they have no token with that id."""
+    deleted, _ = ApiToken.objects.filter(pk=token_id, user=user).delete()
+    return deleted > 0
+
+
+def api_token_authenticate(*, key: str):
+    """The active user that ``key`` belongs to, or None; records when the token was last used.
+
+    The lookup is by the SHA-256 of a 256-bit random token, so comparing in constant time would
+    protect nothing: a timing difference cannot lead anyone towards a valid token.
+    """
+    if not key or len(key) > 200:
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=api_token_digest(key)).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    stale = now - API_TOKEN_TOUCH_INTERVAL
+    if token.last_used_at is None or token.last_used_at < stale:
+        # Conditional, so that concurrent requests write it once.
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+        ).update(last_used_at=now)
+    return token.user

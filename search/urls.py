@@ -24,6 +24,8 @@ urlpatterns = [
     path(
         "photos/<int:pk>/original/", views.photo_file, {"kind": "original"}, name="photo_original"
     ),
+    path("account/tokens/", views.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:pk>/revoke/", views.api_token_delete, name="api_token_revoke"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -7,12 +7,13 @@ from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from search.forms import (
     AddToAlbumForm,
     AlbumForm,
     AlbumShareForm,
+    ApiTokenForm,
     ImageSearchForm,
     SearchForm,
     UploadForm,
@@ -22,6 +23,7 @@ from search.query import Strictness
 from search.selectors import (
     SearchError,
     albums_visible_to,
+    api_tokens_for,
     dashboard_stats,
     photo_list_for,
     photo_search,
@@ -39,6 +41,8 @@ from search.services import (
     album_rename,
     album_share,
     album_unshare,
+    api_token_create,
+    api_token_revoke,
     photos_create_many,
     search_log_record,
 )
@@ -287,17 +291,27 @@ def photo_list(request: HttpRequest) -> HttpResponse:
 def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """Originals and thumbnails, only to those who may see the photo; never a public path."""
     photo = get_object_or_404(photos_visible_to(request.user), pk=pk)
+    return photo_file_response(photo=photo, kind=kind, download=request.GET.get("download") == "1")
+
+
+def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> FileResponse:
+    """Stream the original, thumbnail or preview of a photo the caller may see (the web pages
+    and the JSON API both serve files through this). Raises Http404 for a derived file that
+    the worker has not made yet."""
     if kind in ("thumbnail", "preview"):
         derived = photo.thumbnail if kind == "thumbnail" else photo.preview
         if not derived:
-            raise Http404("Not made yet.")
-        response = FileResponse(derived.open("rb"), content_type="image/jpeg")
+            raise Http404(f"The {kind} is not made yet.")
+        stem = photo.original_filename.rsplit(".", 1)[0]
+        response = FileResponse(
+            derived.open("rb"), content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
+        )
     else:
         content_type = CONTENT_TYPES.get(photo.image_format, "application/octet-stream")
         response = FileResponse(
             photo.file.open("rb"),
             content_type=content_type,
-            as_attachment=request.GET.get("download") == "1",
+            as_attachment=download,
             filename=photo.original_filename,
         )
     response["Cache-Control"] = "private, max-age=3600"
@@ -312,6 +326,38 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "search/dashboard.html",
         {"stats": dashboard_stats(), "searches": search_activity()},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    new_token = new_key = None
+    if form.is_bound and form.is_valid():
+        new_token, new_key = api_token_create(user=request.user, name=form.cleaned_data["name"])
+        form = ApiTokenForm()
+    response = render(
+        request,
+        "search/api_tokens.html",
+        {
+            "form": form,
+            "tokens": api_tokens_for(user=request.user),
+            "new_token": new_token,
+            "new_key": new_key,
+        },
+    )
+    # The only page that ever shows a token: no cache may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_token_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    if not api_token_revoke(user=request.user, token_id=pk):
+        raise Http404("No such token.")
+    messages.success(request, "Token revoked: programs using it can no longer sign in.")
+    return redirect("search:api_tokens")
 
 
 @require_GET
