@@ -118,6 +118,14 @@ def photo_list_for(*, user):
     return Photo.objects.filter(owner=user).order_by("-created_at", "-id")
 
 
+def photos_owned_by(*, user, photo_ids: Sequence[int]) -> list[Photo] | None:
+    """The user's photos with these ids, in that order; None unless every one is theirs."""
+    photos = Photo.objects.filter(owner=user).in_bulk(photo_ids)
+    if len(photos) != len(set(photo_ids)):
+        return None
+    return [photos[pk] for pk in photo_ids]
+
+
 @dataclass(frozen=True)
 class FailureRow:
     photo_id: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -306,6 +306,42 @@ def _thumbnail_signature(photo: Photo) -> np.ndarray | None:
         # No thumbnail to compare (missing, or unreadable): no pair rather than a false one.
         logger.warning("photo %s: no thumbnail to compare for near-duplicates: %s", photo.pk, exc)
         return None
+
+
+def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
+    """Delete those of ``photo_ids`` that ``owner`` owns, with their vectors, pairs and tags.
+
+    Their original, thumbnail and preview files are removed from storage once the transaction
+    commits (a rollback keeps them, with the rows that point at them). Photos of other owners
+    are left alone. Return the ids deleted.
+    """
+    with transaction.atomic():
+        photos = list(
+            Photo.objects.select_for_update()
+            .filter(owner=owner, pk__in=list(photo_ids))
+            .order_by("pk")
+        )
+        files = [
+            (field.storage, field.name)
+            for photo in photos
+            for field in (photo.file, photo.thumbnail, photo.preview)
+            if field.name
+        ]
+        deleted = [photo.pk for photo in photos]
+        Photo.objects.filter(pk__in=deleted).delete()
+        transaction.on_commit(partial(_files_delete, files))
+    if deleted:
+        logger.info("user %s deleted photos %s", owner.pk, deleted)
+    return deleted
+
+
+def _files_delete(files: list[tuple]) -> None:
+    for storage, name in files:
+        try:
+            storage.delete(name)
+        except Exception:
+            # The rows are gone already; a file left behind costs space, not correctness.
+            logger.warning("could not delete %s from storage", name, exc_info=True)
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:

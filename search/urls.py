@@ -9,6 +9,8 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("photos/", views.photo_list, name="photo_list"),
     path("photos/<int:pk>/similar/", views.photo_similar, name="photo_similar"),
+    path("photos/delete/", views.photos_delete_confirm, name="photos_delete"),
+    path("duplicates/", views.duplicates, name="duplicates"),
     path(
         "photos/<int:pk>/thumbnail/",
         views.photo_file,
