@@ -9,7 +9,7 @@ from django.core.management import call_command
 from search.duplicate_evaluation import edited_copy
 from search.models import Embedding, NearDuplicatePair, Photo
 from search.services import near_duplicate_pairs_find, photo_create, photo_embed
-from tests.conftest import upload_file
+from tests.conftest import upload_file, wait_for
 from workers.embedding.active import get_engine
 from workers.embedding.demo.scenes import random_scene, scene_family, scene_jpeg
 
@@ -158,3 +158,16 @@ def test_copies_of_another_owner_are_never_paired(alice, bob):
         == 0
     )
     assert NearDuplicatePair.objects.count() == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_records_pairs_for_photos_uploaded_apart(celery_worker, alice):
+    files = scene_files(seed=3)
+    first = upload(alice, {"picture.jpg": files["picture.jpg"]})
+    wait_for(lambda: Photo.objects.filter(status="ready").count() == 1, timeout=60)
+    later = upload(alice, {"copy.jpg": files["copy.jpg"], "other.jpg": files["other.jpg"]})
+
+    expected = {(first["picture.jpg"].pk, later["copy.jpg"].pk, get_engine().model_id)}
+    wait_for(lambda: pair_rows() == expected, timeout=60, message=f"pairs: {pair_rows()}")
+    assert set(Photo.objects.values_list("status", flat=True)) == {"ready"}
