@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -18,17 +19,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import Album, ApiToken, Embedding, Photo, PhotoTag, SearchLog
+from search.models import Album, ApiToken, Embedding, NearDuplicatePair, Photo, PhotoTag, SearchLog
 from search.query import SearchFilters
+from search.selectors import photos_nearest
 from search.vector_index import ensure_vector_index
 from workers.embedding.active import get_engine, get_tagger
 from workers.embedding.images import (
     DecodedPhoto,
     ImageDecodeError,
+    decode_image,
     decode_photo,
     identify_format,
     make_thumbnail,
 )
+from workers.embedding.pixels import pixel_correlation, pixel_signature
 from workers.embedding.tags import Tags, VocabularyError
 
 logger = logging.getLogger(__name__)
@@ -194,6 +198,8 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
         for name in written:
             storage.delete(name)
         raise
+    embedded = [photo.pk for photo, _ in decoded]
+    transaction.on_commit(partial(_enqueue_near_duplicates, embedded, engine.model_id))
     statuses.update((photo.pk, Photo.Status.READY) for photo, _ in decoded)
     for name in replaced:
         # A photo embedded again (after a crash mid-batch) leaves no orphaned files behind.
@@ -338,6 +344,130 @@ def photos_retag(
     return RetagResult(photos=photos, changed=changed)
 
 
+# How many of a photo's nearest neighbours may be its near-duplicates. More copies than this of
+# one picture still end in one group, linked through each other's neighbours.
+NEAR_DUPLICATE_NEIGHBOURS = 20
+
+
+def near_duplicate_pairs_find(*, photo_ids: Sequence[int], model_id: str) -> int:
+    """Record which of their owner's photos each photo nearly duplicates under ``model_id``.
+
+    A candidate is one of the photo's nearest neighbours (through the HNSW index) within
+    ``MEDIASEARCH_DUPLICATE_MAX_DISTANCE``; it is recorded only if the two thumbnails also
+    correlate by at least ``MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION``, which tells a copy
+    from another picture of the same things. Photos without a vector under ``model_id`` are
+    skipped. Safe to run twice (an upsert); return how many pairs were written.
+    """
+    embeddings = (
+        Embedding.objects.filter(
+            photo_id__in=photo_ids, model_id=model_id, photo__status=Photo.Status.READY
+        )
+        .select_related("photo__owner")
+        .order_by("photo_id")
+    )
+    max_distance = settings.MEDIASEARCH_DUPLICATE_MAX_DISTANCE
+    signatures: dict[int, np.ndarray | None] = {}
+    found: dict[tuple[int, int], float] = {}
+    for embedding in embeddings:
+        photo = embedding.photo
+        hits = photos_nearest(
+            user=photo.owner,
+            vector=embedding.vector,
+            model_id=model_id,
+            # Only the owner's own photos: never one from an album shared with them.
+            filters=SearchFilters(owner_id=photo.owner_id),
+            limit=NEAR_DUPLICATE_NEIGHBOURS,
+            exclude_photo_id=photo.pk,
+        ).hits
+        for hit in hits:
+            distance = max(0.0, 1.0 - hit.score)
+            key = (min(photo.pk, hit.photo.pk), max(photo.pk, hit.photo.pk))
+            if distance > max_distance or key in found:
+                continue
+            if _pixels_match(photo, hit.photo, signatures):
+                found[key] = distance
+    if not found:
+        return 0
+    with transaction.atomic():
+        # Lock both ends so that a photo deleted meanwhile is left out instead of failing the
+        # insert; in id order, like photos_delete, so that neither waits on the other in a cycle.
+        alive = set(
+            Photo.objects.select_for_update(no_key=True)
+            .filter(pk__in={pk for key in found for pk in key})
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        rows = [
+            NearDuplicatePair(photo_id=first, other_id=second, model_id=model_id, distance=d)
+            for (first, second), d in sorted(found.items())
+            if first in alive and second in alive
+        ]
+        NearDuplicatePair.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["photo", "other", "model_id"],
+            update_fields=["distance"],
+        )
+    return len(rows)
+
+
+def _pixels_match(photo: Photo, other: Photo, signatures: dict[int, np.ndarray | None]) -> bool:
+    for item in (photo, other):
+        if item.pk not in signatures:
+            signatures[item.pk] = _thumbnail_signature(item)
+    first, second = signatures[photo.pk], signatures[other.pk]
+    if first is None or second is None:
+        return False
+    minimum = settings.MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION
+    return pixel_correlation(first, second) >= minimum
+
+
+def _thumbnail_signature(photo: Photo) -> np.ndarray | None:
+    try:
+        with photo.thumbnail.open("rb") as handle:
+            return pixel_signature(decode_image(handle))
+    except (FileNotFoundError, ValueError) as exc:
+        # No thumbnail to compare (missing, or unreadable): no pair rather than a false one.
+        logger.warning("photo %s: no thumbnail to compare for near-duplicates: %s", photo.pk, exc)
+        return None
+
+
+def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
+    """Delete those of ``photo_ids`` that ``owner`` owns, with their vectors, pairs and tags.
+
+    Their original, thumbnail and preview files are removed from storage once the transaction
+    commits (a rollback keeps them, with the rows that point at them). Photos of other owners
+    are left alone. Return the ids deleted.
+    """
+    with transaction.atomic():
+        photos = list(
+            Photo.objects.select_for_update()
+            .filter(owner=owner, pk__in=list(photo_ids))
+            .order_by("pk")
+        )
+        files = [
+            (field.storage, field.name)
+            for photo in photos
+            for field in (photo.file, photo.thumbnail, photo.preview)
+            if field.name
+        ]
+        deleted = [photo.pk for photo in photos]
+        Photo.objects.filter(pk__in=deleted).delete()
+        transaction.on_commit(partial(_files_delete, files))
+    if deleted:
+        logger.info("user %s deleted photos %s", owner.pk, deleted)
+    return deleted
+
+
+def _files_delete(files: list[tuple]) -> None:
+    for storage, name in files:
+        try:
+            storage.delete(name)
+        except Exception:
+            # The rows are gone already; a file left behind costs space, not correctness.
+            logger.warning("could not delete %s from storage", name, exc_info=True)
+
+
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
     """Record that a photo cannot be processed, with a reason the owner can read."""
     Photo.objects.filter(pk=photo_id).update(
@@ -447,6 +577,17 @@ def _enqueue_embedding(photo_id: int) -> None:
     except Exception:
         # The photo is committed as pending; the sweeper sends it again when Redis is back.
         logger.warning("could not queue photo %s; the sweeper will", photo_id, exc_info=True)
+
+
+def _enqueue_near_duplicates(photo_ids: list[int], model_id: str) -> None:
+    from workers.tasks import find_near_duplicates
+
+    try:
+        find_near_duplicates.delay(photo_ids, model_id)
+    except Exception:
+        # Nothing is lost but the pairs, and ``manage.py find_duplicates`` records them again.
+        logger.warning("could not queue the near-duplicate search for photos %s", photo_ids,
+                       exc_info=True)  # fmt: skip
 
 
 def _sha256(file: UploadedFile) -> str:

@@ -14,6 +14,8 @@ urlpatterns = [
     path("albums/add/", views.album_add, name="album_add"),
     path("albums/<int:pk>/", views.album_detail, name="album_detail"),
     path("albums/<int:pk>/<str:action>/", views.album_edit, name="album_edit"),
+    path("photos/delete/", views.photos_delete_confirm, name="photos_delete"),
+    path("duplicates/", views.duplicates, name="duplicates"),
     path(
         "photos/<int:pk>/thumbnail/",
         views.photo_file,

@@ -7,6 +7,7 @@ from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from search.forms import (
@@ -14,7 +15,9 @@ from search.forms import (
     AlbumForm,
     AlbumShareForm,
     ApiTokenForm,
+    DuplicateFilterForm,
     ImageSearchForm,
+    PhotoDeleteForm,
     SearchForm,
     UploadForm,
 )
@@ -25,9 +28,11 @@ from search.selectors import (
     albums_visible_to,
     api_tokens_for,
     dashboard_stats,
+    near_duplicate_groups,
     photo_list_for,
     photo_search,
     photo_tags_for,
+    photos_owned_by,
     photos_visible_to,
     search_activity,
     search_choices_for,
@@ -44,6 +49,7 @@ from search.services import (
     api_token_create,
     api_token_revoke,
     photos_create_many,
+    photos_delete,
     search_log_record,
 )
 from workers.embedding.active import get_engine
@@ -284,6 +290,64 @@ def photo_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(photos, 48).get_page(request.GET.get("page"))
     in_flight = photos.filter(status__in=[Photo.Status.PENDING, Photo.Status.PROCESSING]).exists()
     return render(request, "search/photo_list.html", {"page": page, "in_flight": in_flight})
+
+
+@login_required
+@require_GET
+def duplicates(request: HttpRequest) -> HttpResponse:
+    """The user's near-duplicate groups at a distance they choose, to review side by side."""
+    form = DuplicateFilterForm(request.GET or None)
+    distance = form.chosen_distance()
+    groups = near_duplicate_groups(
+        user=request.user,
+        model_id=get_engine().model_id,
+        max_distance=distance,
+        page=form.chosen_page(),
+    )
+    return render(
+        request,
+        "search/duplicates.html",
+        {
+            "form": form,
+            "groups": groups,
+            "distance": distance,
+            "max_distance": settings.MEDIASEARCH_DUPLICATE_MAX_DISTANCE,
+            "default_distance": settings.MEDIASEARCH_DUPLICATE_DISTANCE,
+            "back": request.get_full_path(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def photos_delete_confirm(request: HttpRequest) -> HttpResponse:
+    """GET asks for confirmation (changes nothing); POST deletes. Only the user's own photos:
+    any other id is a 404, and then nothing is deleted."""
+    form = PhotoDeleteForm(request.POST if request.method == "POST" else request.GET)
+    back = reverse("search:duplicates")
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return redirect(back)
+    if url_has_allowed_host_and_scheme(
+        form.cleaned_data["next"], allowed_hosts={request.get_host()}
+    ):
+        back = form.cleaned_data["next"] or back
+    photos = photos_owned_by(user=request.user, photo_ids=form.cleaned_data["photo"])
+    keep = form.cleaned_data["keep"]
+    kept = photos_owned_by(user=request.user, photo_ids=[keep] if keep is not None else [])
+    if photos is None or kept is None:
+        raise Http404("No such photo.")
+    if request.method == "GET":
+        return render(
+            request,
+            "search/photos_delete.html",
+            {"form": form, "photos": photos, "kept": kept[0] if kept else None, "back": back},
+        )
+    deleted = photos_delete(owner=request.user, photo_ids=[photo.pk for photo in photos])
+    text = f"Deleted {len(deleted)} photo{'s' if len(deleted) != 1 else ''}"
+    messages.success(request, text + (f"; kept {kept[0].original_filename}." if kept else "."))
+    return redirect(back)
 
 
 @login_required

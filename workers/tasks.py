@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from search.services import (
+    near_duplicate_pairs_find,
     photo_mark_failed,
     photos_embed,
     photos_requeue_stalled,
@@ -61,6 +62,23 @@ def embed_photo(self, photo_id: int) -> str | None:
         photo_mark_failed(photo_id=photo_id, reason=f"internal error: {exc!r}")
         return "failed"
     return str(status) if status else None
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+def find_near_duplicates(photo_ids: list[int], model_id: str) -> int:
+    """Record the near-duplicate pairs of freshly embedded photos. Safe to run twice.
+
+    Sent once their vectors are committed, so of two batches committing together the later one's
+    search sees the earlier one. Returns how many pairs were written.
+    """
+    return near_duplicate_pairs_find(photo_ids=photo_ids, model_id=model_id)
 
 
 @shared_task

@@ -1,3 +1,5 @@
+from django.core.exceptions import ImproperlyConfigured
+
 from .environment import env_bool, env_float, env_int, env_str, var_dir
 
 # Any open_clip architecture; MEDIASEARCH_CLIP_PRETRAINED is an open_clip tag (downloaded from
@@ -37,3 +39,20 @@ MEDIASEARCH_TAG_MIN_SCORE = env_float("MEDIASEARCH_TAG_MIN_SCORE", 0.4)
 # process pays for encoding the vocabulary (about a thousand texts for the shipped one). Empty
 # string: keep them in memory only.
 MEDIASEARCH_TAG_CACHE_DIR = env_str("MEDIASEARCH_TAG_CACHE_DIR", str(var_dir() / "tag-vectors"))
+
+# Near-duplicates (cosine distances; docs/DUPLICATES.md has the measurements behind the values).
+# Pairs are recorded up to the widest distance; the duplicates page starts at the default and
+# lets the owner move between 0 and the widest. Both depend on the model: measure yours with
+# ``manage.py evaluate_duplicates``.
+MEDIASEARCH_DUPLICATE_MAX_DISTANCE = env_float("MEDIASEARCH_DUPLICATE_MAX_DISTANCE", 0.1)
+MEDIASEARCH_DUPLICATE_DISTANCE = env_float("MEDIASEARCH_DUPLICATE_DISTANCE", 0.05)
+# Two thumbnails must also correlate this well (-1 turns the check off): close vectors alone
+# do not tell a copy from another picture of the same things.
+MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION = env_float(
+    "MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION", 0.8
+)
+if not 0 <= MEDIASEARCH_DUPLICATE_DISTANCE <= MEDIASEARCH_DUPLICATE_MAX_DISTANCE <= 2:
+    raise ImproperlyConfigured(
+        "Near-duplicate distances must satisfy 0 <= MEDIASEARCH_DUPLICATE_DISTANCE <= "
+        "MEDIASEARCH_DUPLICATE_MAX_DISTANCE <= 2."
+    )
