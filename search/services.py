@@ -484,8 +484,13 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
 
     Pending photos whose message was sent long ago (Redis may have lost it) and photos stuck
     in processing past the timeout (their worker died) go back to pending and are re-sent,
-    unless they have used up their attempts: those are marked failed, with the reason.
+    unless they have used up their attempts: those are marked failed, with the reason. Nothing
+    is re-sent while the pipeline is paused.
     """
+    from search.pipeline import pipeline_is_paused
+
+    if pipeline_is_paused():
+        return []
     now = timezone.now()
     pending_since = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
     processing_since = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
@@ -533,6 +538,10 @@ def _photos_claim(*, first: int, limit: int) -> list[Photo]:
     attempts do not (the sweeper marks them failed). Rows another transaction has locked are
     skipped, never waited for.
     """
+    from search.pipeline import pipeline_is_paused
+
+    if pipeline_is_paused():
+        return []  # the message is dropped; resuming sends every waiting photo again
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
     claimable = (
