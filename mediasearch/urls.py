@@ -1,9 +1,13 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from search.api import api, unknown_endpoint
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", api.urls),
+    re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
     path("", include("search.urls")),
 ]
 

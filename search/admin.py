@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Prefetch
 
-from search.models import Album, Embedding, Photo, SearchLog
+from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
 
 
 class EmbeddingInline(admin.TabularInline):
@@ -10,6 +10,17 @@ class EmbeddingInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+
+class PhotoTagInline(admin.TabularInline):
+    model = PhotoTag
+    fields = ("name", "score", "model_id")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # tags come from the model (retag_photos), not from hand edits
 
 
 @admin.register(Photo)
@@ -22,7 +33,7 @@ class PhotoAdmin(admin.ModelAdmin):
         "sha256", "size_bytes", "image_format", "width", "height", "attempts", "queued_at",
         "processing_started_at", "processed_at", "created_at", "updated_at",
     )  # fmt: skip
-    inlines = [EmbeddingInline]
+    inlines = [EmbeddingInline, PhotoTagInline]
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):

@@ -17,9 +17,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import RequestFactory
 
 from search import views
-from search.models import Photo
+from search.models import Photo, PhotoTag
 from search.services import photo_create
+from workers.embedding.demo.evaluate import GroupTagQuality, tag_quality
 from workers.embedding.demo.scenes import Scene, caption, scene_family, scene_jpeg, scene_variant
+from workers.embedding.tags import TagVocabulary
 
 _RESULT_ID = re.compile(r'src="/photos/(\d+)/thumbnail/"')
 
@@ -57,6 +59,18 @@ def wait_until_processed(photos: Sequence[Photo], *, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("photos were still being processed; is a Celery worker running?")
         time.sleep(0.25)
+
+
+def stored_tag_quality(
+    *, scene_set: SceneSet, model_id: str, vocabulary: TagVocabulary
+) -> list[GroupTagQuality]:
+    """How right the tags that the pipeline stored for each scene are, per group of the demo
+    vocabulary (see ``workers.embedding.demo.evaluate.tag_quality``)."""
+    given: dict[int, set[str]] = {photo.pk: set() for photo in scene_set.photos}
+    rows = PhotoTag.objects.filter(model_id=model_id, photo__in=scene_set.photos)
+    for photo_id, name in rows.values_list("photo_id", "name"):
+        given[photo_id].add(name)
+    return tag_quality(vocabulary, scene_set.scenes, [given[p.pk] for p in scene_set.photos])
 
 
 def text_recall(*, user, scene_set: SceneSet, seed: int = 0) -> Recall:

@@ -1,6 +1,7 @@
 import logging
 
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
 from django.shortcuts import render
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,13 @@ class ServiceUnavailableMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         logger.error("database unavailable: %s", exception)
-        response = render(request, "503.html", status=503)
+        if request.path.startswith("/api/"):
+            # API clients read JSON, like every other API error.
+            response = JsonResponse(
+                {"detail": "The database cannot be reached right now; try again shortly."},
+                status=503,
+            )
+        else:
+            response = render(request, "503.html", status=503)
         response["Retry-After"] = "10"
         return response

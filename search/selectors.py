@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -17,7 +19,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
-from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
+from search.models import Album, ApiToken, Embedding, NearDuplicatePair, Photo, PhotoTag, SearchLog
 from search.query import NO_FILTERS, SearchFilters, Sort, Strictness, combine_vectors, parse_query
 from search.relevance import min_score, text_weight_with_image
 from workers.embedding.active import get_engine
@@ -301,6 +303,48 @@ def photo_list_for(*, user):
     return Photo.objects.filter(owner=user).order_by("-created_at", "-id")
 
 
+def photo_tags_for(*, photo: Photo | int, model_id: str) -> list[PhotoTag]:
+    """The photo's zero-shot tags under ``model_id`` (usually ``get_engine().model_id``), most
+    probable first. Each tag's ``score`` is its probability among the tags of its group.
+
+    Empty while the photo has not been embedded by that model. Does not check who may see the
+    photo: the caller has already decided that.
+    """
+    return list(PhotoTag.objects.filter(photo=photo, model_id=model_id).order_by("-score", "name"))
+
+
+def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[tuple[str, int]]:
+    """Every tag name given to the photos of ``photos_queryset`` under ``model_id``, with how
+    many of those photos have it, sorted by name: the choices of a tag filter.
+
+    ``photos_queryset`` is whatever the user may see (their photos, shared albums...), as the
+    caller decides; one aggregate query.
+    """
+    return list(
+        PhotoTag.objects.filter(model_id=model_id, photo__in=photos_queryset.values("pk"))
+        .order_by("name")
+        .values("name")
+        .annotate(photos=Count("id"))
+        .values_list("name", "photos")
+    )
+
+
+def photos_with_tag(
+    *, photos_queryset: QuerySet[Photo], model_id: str, name: str
+) -> QuerySet[Photo]:
+    """The photos of ``photos_queryset`` that have the tag ``name`` under ``model_id`` (each at
+    most once: a photo has a tag name once per model)."""
+    return photos_queryset.filter(tags__model_id=model_id, tags__name=name)
+
+
+def photos_owned_by(*, user, photo_ids: Sequence[int]) -> list[Photo] | None:
+    """The user's photos with these ids, in that order; None unless every one is theirs."""
+    photos = Photo.objects.filter(owner=user).in_bulk(photo_ids)
+    if len(photos) != len(set(photo_ids)):
+        return None
+    return [photos[pk] for pk in photo_ids]
+
+
 @dataclass(frozen=True)
 class FailureRow:
     photo_id: int
@@ -376,14 +420,7 @@ def search_choices_for(*, user, model_id: str) -> SearchChoices:
         .values_list("camera_model", flat=True)
         .distinct()
     )
-    tags = (
-        PhotoTag.objects.filter(model_id=model_id, photo__in=visible)
-        .order_by()
-        .values_list("name")
-        .annotate(n=Count("id"))
-        .order_by("-n", "name")
-        .values_list("name", "n")
-    )
+    tags = tag_counts_for(photos_queryset=visible, model_id=model_id)
     owners = []
     if user.is_staff:
         User = get_user_model()
@@ -401,8 +438,35 @@ def photo_detail_for(*, user, pk: int) -> Photo:
     return photos_visible_to(user).select_related("owner").get(pk=pk)
 
 
-def photo_tags_for(*, photo: Photo, model_id: str) -> list[PhotoTag]:
-    return list(PhotoTag.objects.filter(photo=photo, model_id=model_id))
+def api_tokens_for(*, user):
+    """The user's API tokens, newest first (their hashes, never the tokens)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    photos: int
+    photos_by_status: dict[str, int]
+    albums: int  # owned
+    shared_albums: int  # shared with the user by others
+
+
+def account_summary(*, user) -> AccountSummary:
+    """What one user has: their photos by state and their albums."""
+    counts = dict(
+        Photo.objects.filter(owner=user)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    by_status = {status.value: counts.get(status.value, 0) for status in Photo.Status}
+    return AccountSummary(
+        photos=sum(by_status.values()),
+        photos_by_status=by_status,
+        albums=Album.objects.filter(owner=user).count(),
+        shared_albums=Album.objects.filter(shared_with=user).count(),
+    )
 
 
 @dataclass(frozen=True)
@@ -436,3 +500,102 @@ def search_activity(*, hours: int = 24, recent: int = 20) -> SearchActivity:
         latency_p95_ms=p95,
         recent=list(window.select_related("user")[:recent]),
     )
+
+
+@dataclass(frozen=True)
+class DuplicatePhoto:
+    photo: Photo
+    nearest: float  # cosine distance to the closest other photo of its group
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    photos: list[DuplicatePhoto]  # most pixels first (the copy most worth keeping), then oldest
+    closest: float  # the smallest distance between two of its photos
+
+
+@dataclass(frozen=True)
+class DuplicateGroupPage:
+    groups: list[DuplicateGroup]
+    number: int  # this page, from 1
+    num_pages: int
+    group_count: int  # on all pages
+    photo_count: int  # on all pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+
+def near_duplicate_groups(
+    *, user, model_id: str, max_distance: float, page: int = 1, per_page: int = 20
+) -> DuplicateGroupPage:
+    """The user's photos grouped by near-duplicate pairs within ``max_distance`` under
+    ``model_id``: largest groups first, then the closest. Only the user's own photos, staff too.
+
+    Photos are grouped transitively (a near b, b near c: one group of three), so a group may hold
+    two photos farther apart than ``max_distance``. A page number out of range gives the last.
+    """
+    pairs = list(
+        NearDuplicatePair.objects.filter(
+            model_id=model_id, distance__lte=max_distance, photo__owner=user, other__owner=user
+        ).values_list("photo_id", "other_id", "distance")
+    )
+    nearest: dict[int, float] = {}
+    for first, second, distance in pairs:
+        for photo_id in (first, second):
+            nearest[photo_id] = min(distance, nearest.get(photo_id, math.inf))
+    groups = sorted(
+        connected_groups((first, second) for first, second, _ in pairs),
+        key=lambda group: (-len(group), min(nearest[pk] for pk in group), min(group)),
+    )
+    num_pages = max(1, math.ceil(len(groups) / per_page))
+    number = min(max(1, page), num_pages)
+    shown = groups[(number - 1) * per_page : number * per_page]
+    photos = Photo.objects.in_bulk([pk for group in shown for pk in group])
+    return DuplicateGroupPage(
+        groups=[
+            DuplicateGroup(
+                photos=sorted(
+                    (DuplicatePhoto(photo=photos[pk], nearest=nearest[pk]) for pk in group),
+                    key=lambda item: (
+                        -((item.photo.width or 0) * (item.photo.height or 0)),
+                        -item.photo.size_bytes,
+                        item.photo.created_at,
+                        item.photo.pk,
+                    ),
+                ),
+                closest=min(nearest[pk] for pk in group),
+            )
+            for group in shown
+        ],
+        number=number,
+        num_pages=num_pages,
+        group_count=len(groups),
+        photo_count=sum(len(group) for group in groups),
+    )
+
+
+def connected_groups(pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """The connected components of ``pairs`` (union-find), each sorted, of two or more ids."""
+    parent: dict[int, int] = {}
+
+    def root(node: int) -> int:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving keeps the trees flat
+            node = parent[node]
+        return node
+
+    for first, second in pairs:
+        a, b = root(first), root(second)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    members: dict[int, list[int]] = {}
+    for node in parent:
+        members.setdefault(root(node), []).append(node)
+    return [sorted(group) for group in members.values()]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -16,17 +20,21 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import Album, Embedding, Photo, SearchLog
+from search.models import Album, ApiToken, Embedding, NearDuplicatePair, Photo, PhotoTag, SearchLog
 from search.query import SearchFilters
+from search.selectors import photos_nearest
 from search.vector_index import ensure_vector_index
-from workers.embedding.active import get_engine
+from workers.embedding.active import get_engine, get_tagger
 from workers.embedding.images import (
     DecodedPhoto,
     ImageDecodeError,
     PreparedPhoto,
+    decode_image,
     identify_format,
     prepare_photo,
 )
+from workers.embedding.pixels import pixel_correlation, pixel_signature
+from workers.embedding.tags import Tags, VocabularyError
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +99,21 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
 
 
 @dataclass(frozen=True)
+class UploadItem:
+    """What became of one file of an upload."""
+
+    filename: str  # as the user named it (see ``display_filename``)
+    outcome: str  # "created"; "duplicate": the owner already had these bytes; "rejected"
+    photo: Photo | None  # the new or the existing photo; None when rejected
+    reason: str = ""  # why it was rejected
+
+
+@dataclass(frozen=True)
 class UploadReport:
     created: list[Photo]
     duplicates: list[Photo]
     rejected: list[str]  # one reason per refused file, naming the file
+    items: list[UploadItem] = field(default_factory=list)  # every file, in the order sent
 
 
 def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
@@ -102,14 +121,18 @@ def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:
     created: list[Photo] = []
     duplicates: list[Photo] = []
     rejected: list[str] = []
+    items: list[UploadItem] = []
     for file in files:
         try:
             result = photo_create(owner=owner, file=file)
         except PhotoRejected as exc:
             rejected.append(str(exc))
+            items.append(UploadItem(exc.filename, "rejected", photo=None, reason=exc.reason))
             continue
         (created if result.created else duplicates).append(result.photo)
-    return UploadReport(created=created, duplicates=duplicates, rejected=rejected)
+        outcome = "created" if result.created else "duplicate"
+        items.append(UploadItem(display_filename(file.name), outcome, photo=result.photo))
+    return UploadReport(created=created, duplicates=duplicates, rejected=rejected, items=items)
 
 
 def photo_embed(*, photo_id: int) -> Photo.Status | None:
@@ -177,6 +200,8 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
         for name in written:
             storage.delete(name)
         raise
+    embedded = [photo.pk for photo, _ in decoded]
+    transaction.on_commit(partial(_enqueue_near_duplicates, embedded, engine.model_id))
     statuses.update((photo.pk, Photo.Status.READY) for photo, _ in decoded)
     for name in replaced:
         # A photo embedded again (after a crash mid-batch) leaves no orphaned files behind.
@@ -210,8 +235,9 @@ def _photos_prepare(
 
 
 def _embedded_save(decoded, vectors, *, model_id: str) -> None:
-    """Write the vectors and the ready state of a decoded batch, in one transaction."""
+    """Write the vectors, tags and ready state of a decoded batch, in one transaction."""
     now = timezone.now()
+    tags = _tags_of(vectors, model_id=model_id)
     with transaction.atomic():
         Embedding.objects.bulk_create(
             [
@@ -222,6 +248,11 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
             unique_fields=["photo", "model_id"],
             update_fields=["vector"],
         )
+        if tags is not None:
+            photo_tags_replace(
+                model_id=model_id,
+                tags_by_photo={photo.pk: t for (photo, _), t in zip(decoded, tags, strict=True)},
+            )
         for photo, item in decoded:
             metadata = item.metadata
             Photo.objects.filter(pk=photo.pk).update(
@@ -242,6 +273,227 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
             )
 
 
+def _tags_of(vectors, *, model_id: str) -> list[Tags] | None:
+    """Tags for freshly encoded vectors, or None when they cannot be had now.
+
+    A vocabulary file that cannot be read never holds up the vectors: the photos are stored
+    untagged (or keep their old tags) and ``retag_photos`` catches up once it is fixed.
+    """
+    engine = get_engine()
+    if engine.model_id != model_id:
+        return None
+    try:
+        tagger = get_tagger(engine)
+    except VocabularyError:
+        logger.exception("photos stored without tags")
+        return None
+    return tagger.tags(vectors, min_score=settings.MEDIASEARCH_TAG_MIN_SCORE)
+
+
+def photo_tags_replace(*, model_id: str, tags_by_photo: Mapping[int, Tags]) -> int:
+    """Make each photo's tags under ``model_id`` exactly the given (name, score) pairs.
+
+    Tags of other models are left alone. Returns how many photos' tag names changed (a new
+    score for the same name does not count). Safe to run twice: the second call changes nothing.
+    """
+    wanted = {photo_id: {name for name, _ in tags} for photo_id, tags in tags_by_photo.items()}
+    with transaction.atomic():
+        existing = PhotoTag.objects.filter(model_id=model_id, photo_id__in=list(wanted))
+        before: dict[int, set[str]] = {}
+        stale = []
+        for pk, photo_id, name in existing.values_list("pk", "photo_id", "name"):
+            before.setdefault(photo_id, set()).add(name)
+            if name not in wanted[photo_id]:
+                stale.append(pk)
+        if stale:
+            PhotoTag.objects.filter(pk__in=stale).delete()
+        PhotoTag.objects.bulk_create(
+            [
+                PhotoTag(photo_id=photo_id, model_id=model_id, name=name, score=score)
+                for photo_id, tags in tags_by_photo.items()
+                for name, score in tags
+            ],
+            update_conflicts=True,
+            unique_fields=["photo", "model_id", "name"],
+            update_fields=["score"],
+        )
+    return sum(before.get(photo_id, set()) != names for photo_id, names in wanted.items())
+
+
+@dataclass(frozen=True)
+class RetagResult:
+    photos: int  # photos with a vector under the model, whose tags were recomputed
+    changed: int  # of those, photos whose tag names changed
+
+
+def photos_retag(
+    *, model_id: str, photo_ids: Iterable[int] | None = None, batch_size: int = 500
+) -> RetagResult:
+    """Recompute the tags of photos (all, or ``photo_ids``) from their stored vectors under
+    ``model_id`` and the active vocabulary: no image is decoded, no image tower runs.
+
+    Run it after the vocabulary or the minimum score changed. Photos without a vector under
+    ``model_id`` are skipped. Each batch is one transaction that holds the photos' vector rows,
+    so a worker embedding one of them at the same time writes its tags before or after, never
+    in between. Safe to run twice. Raises ``ValueError`` when ``model_id`` is not the model
+    this process runs (its text tower encodes the vocabulary) and ``VocabularyError`` when the
+    vocabulary cannot be read.
+    """
+    engine = get_engine()
+    if engine.model_id != model_id:
+        raise ValueError(
+            f"tags under {model_id} need that model; this process runs {engine.model_id}"
+        )
+    tagger = get_tagger(engine)
+    minimum = settings.MEDIASEARCH_TAG_MIN_SCORE
+    vectors = Embedding.objects.filter(model_id=model_id).order_by("photo_id")
+    if photo_ids is not None:
+        vectors = vectors.filter(photo_id__in=list(photo_ids))
+    photos = changed = 0
+    after = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                vectors.select_for_update()
+                .filter(photo_id__gt=after)
+                .values_list("photo_id", "vector")[:batch_size]
+            )
+            if not rows:
+                break
+            tags = tagger.tags(np.stack([vector for _, vector in rows]), min_score=minimum)
+            changed += photo_tags_replace(
+                model_id=model_id,
+                tags_by_photo={photo_id: t for (photo_id, _), t in zip(rows, tags, strict=True)},
+            )
+        photos += len(rows)
+        after = rows[-1][0]
+    return RetagResult(photos=photos, changed=changed)
+
+
+# How many of a photo's nearest neighbours may be its near-duplicates. More copies than this of
+# one picture still end in one group, linked through each other's neighbours.
+NEAR_DUPLICATE_NEIGHBOURS = 20
+
+
+def near_duplicate_pairs_find(*, photo_ids: Sequence[int], model_id: str) -> int:
+    """Record which of their owner's photos each photo nearly duplicates under ``model_id``.
+
+    A candidate is one of the photo's nearest neighbours (through the HNSW index) within
+    ``MEDIASEARCH_DUPLICATE_MAX_DISTANCE``; it is recorded only if the two thumbnails also
+    correlate by at least ``MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION``, which tells a copy
+    from another picture of the same things. Photos without a vector under ``model_id`` are
+    skipped. Safe to run twice (an upsert); return how many pairs were written.
+    """
+    embeddings = (
+        Embedding.objects.filter(
+            photo_id__in=photo_ids, model_id=model_id, photo__status=Photo.Status.READY
+        )
+        .select_related("photo__owner")
+        .order_by("photo_id")
+    )
+    max_distance = settings.MEDIASEARCH_DUPLICATE_MAX_DISTANCE
+    signatures: dict[int, np.ndarray | None] = {}
+    found: dict[tuple[int, int], float] = {}
+    for embedding in embeddings:
+        photo = embedding.photo
+        hits = photos_nearest(
+            user=photo.owner,
+            vector=embedding.vector,
+            model_id=model_id,
+            # Only the owner's own photos: never one from an album shared with them.
+            filters=SearchFilters(owner_id=photo.owner_id),
+            limit=NEAR_DUPLICATE_NEIGHBOURS,
+            exclude_photo_id=photo.pk,
+        ).hits
+        for hit in hits:
+            distance = max(0.0, 1.0 - hit.score)
+            key = (min(photo.pk, hit.photo.pk), max(photo.pk, hit.photo.pk))
+            if distance > max_distance or key in found:
+                continue
+            if _pixels_match(photo, hit.photo, signatures):
+                found[key] = distance
+    if not found:
+        return 0
+    with transaction.atomic():
+        # Lock both ends so that a photo deleted meanwhile is left out instead of failing the
+        # insert; in id order, like photos_delete, so that neither waits on the other in a cycle.
+        alive = set(
+            Photo.objects.select_for_update(no_key=True)
+            .filter(pk__in={pk for key in found for pk in key})
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        rows = [
+            NearDuplicatePair(photo_id=first, other_id=second, model_id=model_id, distance=d)
+            for (first, second), d in sorted(found.items())
+            if first in alive and second in alive
+        ]
+        NearDuplicatePair.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["photo", "other", "model_id"],
+            update_fields=["distance"],
+        )
+    return len(rows)
+
+
+def _pixels_match(photo: Photo, other: Photo, signatures: dict[int, np.ndarray | None]) -> bool:
+    for item in (photo, other):
+        if item.pk not in signatures:
+            signatures[item.pk] = _thumbnail_signature(item)
+    first, second = signatures[photo.pk], signatures[other.pk]
+    if first is None or second is None:
+        return False
+    minimum = settings.MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION
+    return pixel_correlation(first, second) >= minimum
+
+
+def _thumbnail_signature(photo: Photo) -> np.ndarray | None:
+    try:
+        with photo.thumbnail.open("rb") as handle:
+            return pixel_signature(decode_image(handle))
+    except (FileNotFoundError, ValueError) as exc:
+        # No thumbnail to compare (missing, or unreadable): no pair rather than a false one.
+        logger.warning("photo %s: no thumbnail to compare for near-duplicates: %s", photo.pk, exc)
+        return None
+
+
+def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
+    """Delete those of ``photo_ids`` that ``owner`` owns, with their vectors, pairs and tags.
+
+    Their original, thumbnail and preview files are removed from storage once the transaction
+    commits (a rollback keeps them, with the rows that point at them). Photos of other owners
+    are left alone. Return the ids deleted.
+    """
+    with transaction.atomic():
+        photos = list(
+            Photo.objects.select_for_update()
+            .filter(owner=owner, pk__in=list(photo_ids))
+            .order_by("pk")
+        )
+        files = [
+            (field.storage, field.name)
+            for photo in photos
+            for field in (photo.file, photo.thumbnail, photo.preview)
+            if field.name
+        ]
+        deleted = [photo.pk for photo in photos]
+        Photo.objects.filter(pk__in=deleted).delete()
+        transaction.on_commit(partial(_files_delete, files))
+    if deleted:
+        logger.info("user %s deleted photos %s", owner.pk, deleted)
+    return deleted
+
+
+def _files_delete(files: list[tuple]) -> None:
+    for storage, name in files:
+        try:
+            storage.delete(name)
+        except Exception:
+            # The rows are gone already; a file left behind costs space, not correctness.
+            logger.warning("could not delete %s from storage", name, exc_info=True)
+
+
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
     """Record that a photo cannot be processed, with a reason the owner can read."""
     Photo.objects.filter(pk=photo_id).update(
@@ -258,8 +510,13 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
 
     Pending photos whose message was sent long ago (Redis may have lost it) and photos stuck
     in processing past the timeout (their worker died) go back to pending and are re-sent,
-    unless they have used up their attempts: those are marked failed, with the reason.
+    unless they have used up their attempts: those are marked failed, with the reason. Nothing
+    is re-sent while the pipeline is paused.
     """
+    from search.pipeline import pipeline_is_paused
+
+    if pipeline_is_paused():
+        return []
     now = timezone.now()
     pending_since = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
     processing_since = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
@@ -307,6 +564,10 @@ def _photos_claim(*, first: int, limit: int) -> list[Photo]:
     attempts do not (the sweeper marks them failed). Rows another transaction has locked are
     skipped, never waited for.
     """
+    from search.pipeline import pipeline_is_paused
+
+    if pipeline_is_paused():
+        return []  # the message is dropped; resuming sends every waiting photo again
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
     claimable = (
@@ -351,6 +612,17 @@ def _enqueue_embedding(photo_id: int) -> None:
     except Exception:
         # The photo is committed as pending; the sweeper sends it again when Redis is back.
         logger.warning("could not queue photo %s; the sweeper will", photo_id, exc_info=True)
+
+
+def _enqueue_near_duplicates(photo_ids: list[int], model_id: str) -> None:
+    from workers.tasks import find_near_duplicates
+
+    try:
+        find_near_duplicates.delay(photo_ids, model_id)
+    except Exception:
+        # Nothing is lost but the pairs, and ``manage.py find_duplicates`` records them again.
+        logger.warning("could not queue the near-duplicate search for photos %s", photo_ids,
+                       exc_info=True)  # fmt: skip
 
 
 def _sha256(file: UploadedFile) -> str:
@@ -455,3 +727,51 @@ def search_log_record(
         top_score=outcome.top_score,
         latency_ms=outcome.latency_ms,
     )
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+# A token's last use is recorded at most this often, so that requests do not each write a row.
+API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def api_token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """A new API token for ``user``; returns the row and the token itself, which is not stored
+    (only its SHA-256 is) and so can be shown this once only."""
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name.strip()[:100], key_hash=api_token_digest(key), prefix=key[:8]
+    )
+    return token, key
+
+
+def api_token_revoke(*, user, token_id: int) -> bool:
+    """Delete one of ``user``'s tokens; False when they have no token with that id."""
+    deleted, _ = ApiToken.objects.filter(pk=token_id, user=user).delete()
+    return deleted > 0
+
+
+def api_token_authenticate(*, key: str):
+    """The active user that ``key`` belongs to, or None; records when the token was last used.
+
+    The lookup is by the SHA-256 of a 256-bit random token, so comparing in constant time would
+    protect nothing: a timing difference cannot lead anyone towards a valid token.
+    """
+    if not key or len(key) > 200:
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=api_token_digest(key)).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    stale = now - API_TOKEN_TOUCH_INTERVAL
+    if token.last_used_at is None or token.last_used_at < stale:
+        # Conditional, so that concurrent requests write it once.
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+        ).update(last_used_at=now)
+    return token.user

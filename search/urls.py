@@ -14,6 +14,8 @@ urlpatterns = [
     path("albums/add/", views.album_add, name="album_add"),
     path("albums/<int:pk>/", views.album_detail, name="album_detail"),
     path("albums/<int:pk>/<str:action>/", views.album_edit, name="album_edit"),
+    path("photos/delete/", views.photos_delete_confirm, name="photos_delete"),
+    path("duplicates/", views.duplicates, name="duplicates"),
     path(
         "photos/<int:pk>/thumbnail/",
         views.photo_file,
@@ -24,6 +26,9 @@ urlpatterns = [
     path(
         "photos/<int:pk>/original/", views.photo_file, {"kind": "original"}, name="photo_original"
     ),
+    path("account/tokens/", views.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:pk>/revoke/", views.api_token_delete, name="api_token_revoke"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/<str:action>/", views.dashboard_action, name="dashboard_action"),
     path("healthz", views.healthz, name="healthz"),
 ]

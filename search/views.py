@@ -7,25 +7,57 @@ from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from search.charts import bar_chart
+from search.dashboard import (
+    model_history,
+    pipeline_figures,
+    search_analytics,
+    service_versions,
+    storage_figures,
+)
 from search.forms import (
     AddToAlbumForm,
     AlbumForm,
     AlbumShareForm,
+    ApiTokenForm,
+    DuplicateFilterForm,
     ImageSearchForm,
+    ModelSwitchForm,
+    PhotoDeleteForm,
     SearchForm,
     UploadForm,
 )
+from search.model_switch import (
+    ModelSwitchError,
+    embed_missing,
+    model_switch_cancel,
+    model_switch_start,
+    open_clip_model_names,
+    photos_reembed_all,
+    switch_progress,
+)
 from search.models import Album, Photo
+from search.pipeline import (
+    photos_delete_by_staff,
+    photos_retry,
+    pipeline_is_paused,
+    pipeline_pause,
+    pipeline_resume,
+)
 from search.query import Strictness
 from search.selectors import (
     SearchError,
     albums_visible_to,
+    api_tokens_for,
     dashboard_stats,
+    near_duplicate_groups,
     photo_list_for,
     photo_search,
     photo_tags_for,
+    photos_owned_by,
     photos_visible_to,
     search_activity,
     search_choices_for,
@@ -39,7 +71,10 @@ from search.services import (
     album_rename,
     album_share,
     album_unshare,
+    api_token_create,
+    api_token_revoke,
     photos_create_many,
+    photos_delete,
     search_log_record,
 )
 from workers.embedding.active import get_engine
@@ -284,20 +319,88 @@ def photo_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+def duplicates(request: HttpRequest) -> HttpResponse:
+    """The user's near-duplicate groups at a distance they choose, to review side by side."""
+    form = DuplicateFilterForm(request.GET or None)
+    distance = form.chosen_distance()
+    groups = near_duplicate_groups(
+        user=request.user,
+        model_id=get_engine().model_id,
+        max_distance=distance,
+        page=form.chosen_page(),
+    )
+    return render(
+        request,
+        "search/duplicates.html",
+        {
+            "form": form,
+            "groups": groups,
+            "distance": distance,
+            "max_distance": settings.MEDIASEARCH_DUPLICATE_MAX_DISTANCE,
+            "default_distance": settings.MEDIASEARCH_DUPLICATE_DISTANCE,
+            "back": request.get_full_path(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def photos_delete_confirm(request: HttpRequest) -> HttpResponse:
+    """GET asks for confirmation (changes nothing); POST deletes. Only the user's own photos:
+    any other id is a 404, and then nothing is deleted."""
+    form = PhotoDeleteForm(request.POST if request.method == "POST" else request.GET)
+    back = reverse("search:duplicates")
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return redirect(back)
+    if url_has_allowed_host_and_scheme(
+        form.cleaned_data["next"], allowed_hosts={request.get_host()}
+    ):
+        back = form.cleaned_data["next"] or back
+    photos = photos_owned_by(user=request.user, photo_ids=form.cleaned_data["photo"])
+    keep = form.cleaned_data["keep"]
+    kept = photos_owned_by(user=request.user, photo_ids=[keep] if keep is not None else [])
+    if photos is None or kept is None:
+        raise Http404("No such photo.")
+    if request.method == "GET":
+        return render(
+            request,
+            "search/photos_delete.html",
+            {"form": form, "photos": photos, "kept": kept[0] if kept else None, "back": back},
+        )
+    deleted = photos_delete(owner=request.user, photo_ids=[photo.pk for photo in photos])
+    text = f"Deleted {len(deleted)} photo{'s' if len(deleted) != 1 else ''}"
+    messages.success(request, text + (f"; kept {kept[0].original_filename}." if kept else "."))
+    return redirect(back)
+
+
+@login_required
+@require_GET
 def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """Originals and thumbnails, only to those who may see the photo; never a public path."""
     photo = get_object_or_404(photos_visible_to(request.user), pk=pk)
+    return photo_file_response(photo=photo, kind=kind, download=request.GET.get("download") == "1")
+
+
+def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> FileResponse:
+    """Stream the original, thumbnail or preview of a photo the caller may see (the web pages
+    and the JSON API both serve files through this). Raises Http404 for a derived file that
+    the worker has not made yet."""
     if kind in ("thumbnail", "preview"):
         derived = photo.thumbnail if kind == "thumbnail" else photo.preview
         if not derived:
-            raise Http404("Not made yet.")
-        response = FileResponse(derived.open("rb"), content_type="image/jpeg")
+            raise Http404(f"The {kind} is not made yet.")
+        stem = photo.original_filename.rsplit(".", 1)[0]
+        response = FileResponse(
+            derived.open("rb"), content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
+        )
     else:
         content_type = CONTENT_TYPES.get(photo.image_format, "application/octet-stream")
         response = FileResponse(
             photo.file.open("rb"),
             content_type=content_type,
-            as_attachment=request.GET.get("download") == "1",
+            as_attachment=download,
             filename=photo.original_filename,
         )
     response["Cache-Control"] = "private, max-age=3600"
@@ -307,11 +410,113 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
 @staff_member_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    pipeline = pipeline_figures()
+    analytics = search_analytics()
     return render(
         request,
         "search/dashboard.html",
-        {"stats": dashboard_stats(), "searches": search_activity()},
+        {
+            "stats": dashboard_stats(),
+            "searches": search_activity(),
+            "pipeline": pipeline,
+            "paused": pipeline_is_paused(),
+            "throughput_chart": bar_chart(
+                [(b.start, b.value) for b in pipeline.throughput],
+                title="Photos embedded per minute, last 24 hours (30-minute averages)",
+                unit="photos/min",
+            ),
+            "analytics": analytics,
+            "queries_chart": bar_chart(
+                [(b.start, b.value) for b in analytics.per_hour],
+                title="Searches per hour, last 24 hours",
+                unit="searches",
+            ),
+            "storage": storage_figures(),
+            "versions": service_versions(),
+            "engine": get_engine(),
+            "switch": switch_progress(),
+            "models": model_history(),
+            "switch_form": ModelSwitchForm(),
+            "model_names": open_clip_model_names(),
+        },
     )
+
+
+@staff_member_required
+@require_POST
+def dashboard_action(request: HttpRequest, action: str) -> HttpResponse:
+    """The dashboard's buttons: each calls one service and says what it did."""
+    post = request.POST
+    if action == "pause":
+        pipeline_pause()
+        messages.success(request, "Ingestion paused: workers finish what they hold, then wait.")
+    elif action == "resume":
+        count = pipeline_resume()
+        messages.success(request, f"Ingestion resumed; {count} waiting photo(s) sent again.")
+    elif action == "embed-missing":
+        count = embed_missing()
+        messages.success(request, f"{count} ready photo(s) lack a vector; they are being embedded.")
+    elif action == "reembed-all":
+        count = photos_reembed_all()
+        messages.success(request, f"Re-embedding {count} photo(s); search keeps working.")
+    elif action == "retry":
+        count = photos_retry(photo_ids=_ids(post.getlist("photo")))
+        messages.success(request, f"{count} photo(s) queued again.")
+    elif action == "retry-reason":
+        count = photos_retry(reason=post.get("reason", ""))
+        messages.success(request, f"{count} photo(s) with that reason queued again.")
+    elif action == "delete":
+        deleted = photos_delete_by_staff(photo_ids=_ids(post.getlist("photo")))
+        messages.success(request, f"{len(deleted)} photo(s) deleted.")
+    elif action == "switch":
+        form = ModelSwitchForm(post)
+        if form.is_valid():
+            try:
+                model_switch_start(**form.cleaned_data)
+            except ModelSwitchError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "Loading the new model; its vectors follow.")
+        else:
+            messages.error(request, "Choose a model.")
+    elif action == "cancel-switch":
+        model_switch_cancel(model_pk=int(post.get("model", 0) or 0))
+        messages.success(request, "Switch cancelled; search never left the active model.")
+    else:
+        raise Http404("No such action.")
+    return redirect("search:dashboard")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    new_token = new_key = None
+    if form.is_bound and form.is_valid():
+        new_token, new_key = api_token_create(user=request.user, name=form.cleaned_data["name"])
+        form = ApiTokenForm()
+    response = render(
+        request,
+        "search/api_tokens.html",
+        {
+            "form": form,
+            "tokens": api_tokens_for(user=request.user),
+            "new_token": new_token,
+            "new_key": new_key,
+        },
+    )
+    # The only page that ever shows a token: no cache may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_token_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    if not api_token_revoke(user=request.user, token_id=pk):
+        raise Http404("No such token.")
+    messages.success(request, "Token revoked: programs using it can no longer sign in.")
+    return redirect("search:api_tokens")
 
 
 @require_GET

@@ -79,7 +79,7 @@ def test_uploaded_photos_become_searchable_through_a_real_worker(live_server, ce
     text_vector = engine.encode_texts([query])[0]
     vectors = {e.photo_id: np.asarray(e.vector) for e in Embedding.objects.all()}
     expected_ranking = sorted(vectors, key=lambda pk: -float(vectors[pk] @ text_vector))
-    page = session.get(f"{live_server.url}/", params={"q": query}).text
+    page = session.get(f"{live_server.url}/", params={"q": query, "strictness": "all"}).text
     assert result_ids(page) == expected_ranking
 
     # "Find similar" on a photo puts its near-duplicate first.
@@ -175,7 +175,8 @@ def test_a_hundred_photos_with_one_bad_file_give_99_searchable_and_one_visible_f
     )
     assert "damaged.jpg" in listing
     assert "the image data is damaged or incomplete" in listing
-    assert len(result_ids(session.get(f"{live_server.url}/", params={"q": "red"}).text)) == 60
+    everything = {"q": "red", "strictness": "all"}
+    assert len(result_ids(session.get(f"{live_server.url}/", params=everything).text)) == 60
 
 
 def test_two_workers_share_the_queue_without_claiming_a_photo_twice(celery_processes, alice):

@@ -20,6 +20,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Only for the templates and static files of its Swagger UI, served from here (offline).
+    "ninja",
     "search",
 ]
 

@@ -1,6 +1,8 @@
 import os
 
-from .environment import env_bool, env_int, env_str
+from django.core.exceptions import ImproperlyConfigured
+
+from .environment import env_bool, env_float, env_int, env_str, var_dir
 
 # Any open_clip architecture; MEDIASEARCH_CLIP_PRETRAINED is an open_clip tag (downloaded from
 # the hub when online) or a path to a local checkpoint file. When neither can be loaded, the
@@ -28,3 +30,34 @@ MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")
 MEDIASEARCH_SEARCH_MAX_RESULTS = env_int("MEDIASEARCH_SEARCH_MAX_RESULTS", 500)
 # Below this many candidate photos a search scans them exactly instead of using the HNSW index.
 MEDIASEARCH_EXACT_SCAN_BELOW = env_int("MEDIASEARCH_EXACT_SCAN_BELOW", 2000)
+
+# Zero-shot tags: a vocabulary file (format: workers/embedding/tags.py) with its own prompt
+# templates, which belong with the phrases they wrap. Empty: the shipped vocabulary for the
+# active model (workers/embedding/tag_vocabulary.txt, or demo/tag_vocabulary.txt for the demo
+# model). After changing it, run `manage.py retag_photos`.
+MEDIASEARCH_TAG_VOCABULARY = env_str("MEDIASEARCH_TAG_VOCABULARY", "")
+# A photo gets a tag when its probability among the tags of its group reaches this (a group of
+# the vocabulary may ask for more). At 0.4 the demo model gives held-out scenes the right
+# colour 97% of the time and a wrong one 4% (MODEL_CARD.md, "Tags").
+MEDIASEARCH_TAG_MIN_SCORE = env_float("MEDIASEARCH_TAG_MIN_SCORE", 0.4)
+# The tag text vectors of each (model, vocabulary), kept on disk so that only the first worker
+# process pays for encoding the vocabulary (about a thousand texts for the shipped one). Empty
+# string: keep them in memory only.
+MEDIASEARCH_TAG_CACHE_DIR = env_str("MEDIASEARCH_TAG_CACHE_DIR", str(var_dir() / "tag-vectors"))
+
+# Near-duplicates (cosine distances; docs/DUPLICATES.md has the measurements behind the values).
+# Pairs are recorded up to the widest distance; the duplicates page starts at the default and
+# lets the owner move between 0 and the widest. Both depend on the model: measure yours with
+# ``manage.py evaluate_duplicates``.
+MEDIASEARCH_DUPLICATE_MAX_DISTANCE = env_float("MEDIASEARCH_DUPLICATE_MAX_DISTANCE", 0.1)
+MEDIASEARCH_DUPLICATE_DISTANCE = env_float("MEDIASEARCH_DUPLICATE_DISTANCE", 0.05)
+# Two thumbnails must also correlate this well (-1 turns the check off): close vectors alone
+# do not tell a copy from another picture of the same things.
+MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION = env_float(
+    "MEDIASEARCH_DUPLICATE_MIN_PIXEL_CORRELATION", 0.8
+)
+if not 0 <= MEDIASEARCH_DUPLICATE_DISTANCE <= MEDIASEARCH_DUPLICATE_MAX_DISTANCE <= 2:
+    raise ImproperlyConfigured(
+        "Near-duplicate distances must satisfy 0 <= MEDIASEARCH_DUPLICATE_DISTANCE <= "
+        "MEDIASEARCH_DUPLICATE_MAX_DISTANCE <= 2."
+    )

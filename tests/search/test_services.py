@@ -79,6 +79,25 @@ def test_one_bad_file_does_not_stop_the_others(alice):
     assert Photo.objects.count() == 2
 
 
+def test_upload_report_gives_each_file_its_outcome_in_order(alice):
+    data = encode(make_image(color="red"))
+    existing = photo_create(owner=alice, file=upload_file("first.jpg", data)).photo
+    files = [
+        upload_file("dir/new.png", encode(make_image(color="blue"), "PNG"), "image/png"),
+        upload_file("notes.txt", b"hello", "text/plain"),
+        upload_file("copy.jpg", data),
+    ]
+
+    report = photos_create_many(owner=alice, files=files)
+
+    new = Photo.objects.get(original_filename="new.png")
+    assert [(i.filename, i.outcome, i.photo, i.reason) for i in report.items] == [
+        ("new.png", "created", new, ""),
+        ("notes.txt", "rejected", None, report.rejected[0].removeprefix("notes.txt: ")),
+        ("copy.jpg", "duplicate", existing, ""),
+    ]
+
+
 def test_file_names_are_kept_as_data_only():
     assert display_filename("../../etc/passwd") == "passwd"
     assert display_filename("C:\\Users\\me\\фото 1.jpg") == "фото 1.jpg"

@@ -1,10 +1,17 @@
 import random
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from search.evaluation import image_recall, ingest_scenes, text_recall, wait_until_processed
-from workers.embedding.active import get_engine
+from search.evaluation import (
+    image_recall,
+    ingest_scenes,
+    stored_tag_quality,
+    text_recall,
+    wait_until_processed,
+)
+from workers.embedding.active import active_vocabulary, get_engine, get_tagger
 from workers.embedding.demo.scenes import random_scene
 
 
@@ -27,12 +34,21 @@ class Command(BaseCommand):
         scene_list = [random_scene(rng, split="heldout") for _ in range(scenes)]
 
         if engine.is_demo:
-            from workers.embedding.demo.evaluate import evaluate_model
+            from workers.embedding.demo.evaluate import evaluate_model, evaluate_tags
 
             alone = evaluate_model(
                 engine.model, engine.preprocess, engine.tokenizer, n=scenes, seed=seed
             )
             self.stdout.write(f"Model alone ({scenes} held-out scenes): {alone}")
+            self._tags(
+                evaluate_tags(
+                    engine,
+                    get_tagger(engine),
+                    n=scenes,
+                    seed=seed,
+                    min_score=settings.MEDIASEARCH_TAG_MIN_SCORE,
+                )
+            )
 
         user = get_user_model().objects.create_user(f"evaluation-{seed}-{random.getrandbits(32)}")
         try:
@@ -40,6 +56,9 @@ class Command(BaseCommand):
             wait_until_processed(scene_set.photos, timeout=timeout)
             text = text_recall(user=user, scene_set=scene_set, seed=seed)
             image = image_recall(user=user, scene_set=scene_set, seed=seed)
+            tags = stored_tag_quality(
+                scene_set=scene_set, model_id=engine.model_id, vocabulary=active_vocabulary(engine)
+            )
         finally:
             for photo in user.photos.all():
                 for stored in (photo.file, photo.thumbnail, photo.preview):
@@ -48,3 +67,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Full stack ({text.queries} photos, {text.queries} queries each):")
         self.stdout.write(f"  text→image  recall@1 {text.at_1:.3f}  recall@5 {text.at_5:.3f}")
         self.stdout.write(f"  image→image recall@1 {image.at_1:.3f}  recall@5 {image.at_5:.3f}")
+        self._tags(tags)
+
+    def _tags(self, quality) -> None:
+        # Only the demo vocabulary's groups have a known truth for generated scenes.
+        for group in quality:
+            self.stdout.write(f"  tags {group}")

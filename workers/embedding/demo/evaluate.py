@@ -1,4 +1,5 @@
-"""Recall of a CLIP model on held-out generated scenes, without the rest of the app.
+"""Recall and tag quality of a CLIP model on held-out generated scenes, without the rest of
+the app.
 
 The full-stack counterpart (upload → worker → pgvector → search views) is
 ``search/evaluation.py``; ``manage.py evaluate_search`` prints both.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from workers.embedding.demo.scenes import (
+    Scene,
     caption,
     random_scene,
     scene_family,
@@ -80,3 +83,69 @@ def _ranks(similarity: np.ndarray, relevant: list[list[int]]) -> np.ndarray:
     return np.array(
         [min(int(np.where(order[i] == j)[0][0]) for j in relevant[i]) for i in range(len(order))]
     )
+
+
+# What each group of the demo tag vocabulary should say about a scene.
+SCENE_TAGS = {
+    "colour": lambda scene: scene.colour,
+    "shape": lambda scene: scene.shape,
+    "pattern": lambda scene: scene.pattern,
+    "background": lambda scene: f"{scene.background} background",
+}
+
+
+@dataclass(frozen=True)
+class GroupTagQuality:
+    group: str
+    scenes: int
+    right: float  # share of scenes given the true tag of this group
+    wrong: float  # wrong tags of this group given, per scene
+    none: float  # share of scenes given no tag of this group
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.group}] right {self.right:.3f}, wrong tags per scene {self.wrong:.3f}, "
+            f"no tag {self.none:.3f}"
+        )
+
+
+def evaluate_tags(
+    engine: Any, tagger: Any, *, n: int, seed: int, min_score: float
+) -> list[GroupTagQuality]:
+    """How well ``tagger`` (built for the demo vocabulary) tags ``n`` held-out scenes drawn and
+    compressed as users upload them, per group that ``SCENE_TAGS`` knows."""
+    rng = random.Random(seed)
+    scenes = [random_scene(rng, split="heldout") for _ in range(n)]
+    images = [Image.open(io.BytesIO(scene_jpeg(s, rng))).convert("RGB") for s in scenes]
+    vectors = np.concatenate(
+        [engine.encode_images(images[start : start + 64]) for start in range(0, n, 64)]
+    )
+    given = [{name for name, _ in tags} for tags in tagger.tags(vectors, min_score=min_score)]
+    return tag_quality(tagger.vocabulary, scenes, given)
+
+
+def tag_quality(
+    vocabulary: Any, scenes: Sequence[Scene], given: Sequence[Collection[str]]
+) -> list[GroupTagQuality]:
+    """Score the tag names ``given`` to each scene, per group of ``vocabulary`` (a
+    ``TagVocabulary``) that ``SCENE_TAGS`` knows."""
+    result = []
+    for group in vocabulary.groups:
+        truth_of = SCENE_TAGS.get(group.name)
+        if truth_of is None:
+            continue
+        names = {tag.name for tag in group.tags}
+        right = wrong = none = 0
+        for scene, tags in zip(scenes, given, strict=True):
+            in_group = names & set(tags)
+            truth = truth_of(scene)
+            right += truth in in_group
+            wrong += len(in_group - {truth})
+            none += not in_group
+        n = len(scenes)
+        result.append(
+            GroupTagQuality(
+                group=group.name, scenes=n, right=right / n, wrong=wrong / n, none=none / n
+            )
+        )
+    return result
