@@ -39,6 +39,7 @@ def load_photos(user, count: int, engine) -> float:
     from django.db import connection
     from pgvector.psycopg import register_vector
 
+    from search.models import Photo
     from search.vector_index import ensure_vector_index
 
     rng = np.random.default_rng(3)
@@ -48,17 +49,31 @@ def load_photos(user, count: int, engine) -> float:
     register_vector(connection.connection)
     with connection.cursor() as cursor:
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM search_photo")
-        first = cursor.fetchone()[0] + 1
+        first = cursor.fetchone()[0] + 1000
         raw = cursor.cursor
-        with raw.copy(
-            "COPY search_photo (id, owner_id, file, original_filename, size_bytes, sha256, "
-            "image_format, thumbnail, preview, camera_make, camera_model, status, "
-            "failure_reason, attempts, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for pk in range(first, first + count):
-                copy.write_row((pk, user.pk, f"photos/{pk}.jpg", f"{pk}.jpg", 1000,
-                                f"{pk:064x}", "JPEG", f"t/{pk}.jpg", f"p/{pk}.jpg", "", "",
-                                "ready", "", 1, "2026-01-01", "2026-01-01"))  # fmt: skip
+        # Copies of one photo made by the ORM: every column the schema has gets a valid value.
+        template = Photo.objects.create(
+            owner=user, file="photos/template.jpg", original_filename="template.jpg",
+            size_bytes=1000, sha256="template", image_format="JPEG", status=Photo.Status.READY,
+            thumbnail="t/template.jpg", preview="p/template.jpg",
+        )  # fmt: skip
+        columns = [c.name for c in connection.introspection.get_table_description(
+            cursor, Photo._meta.db_table)]  # fmt: skip
+        varying = {
+            "id": "g",
+            "sha256": "lpad(to_hex(g), 64, '0')",
+            "file": "'photos/' || g || '.jpg'",
+            "original_filename": "g || '.jpg'",
+            "thumbnail": "'t/' || g || '.jpg'",
+            "preview": "'p/' || g || '.jpg'",
+        }
+        select = ", ".join(varying.get(c, c) for c in columns)
+        cursor.execute(
+            f"INSERT INTO search_photo ({', '.join(columns)}) SELECT {select} "
+            f"FROM search_photo, generate_series({first}, {first + count - 1}) AS g "
+            f"WHERE id = {template.pk}"
+        )
+        template.delete()
         with raw.copy(
             "COPY search_embedding (photo_id, model_id, vector, created_at) "
             "FROM STDIN WITH (FORMAT BINARY)"

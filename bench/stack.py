@@ -6,14 +6,20 @@ the usual environment variables (``MEDIASEARCH_CLIP_MODEL``/``_PRETRAINED``), se
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
 
 
 def start(*, model: str, pretrained: str) -> None:
-    os.environ.setdefault("MEDIASEARCH_VAR_DIR", tempfile.mkdtemp(prefix="mediasearch-bench-"))
+    if "MEDIASEARCH_VAR_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="mediasearch-bench-")
+        os.environ["MEDIASEARCH_VAR_DIR"] = folder
+        # Registered before the embedded servers' own exit hooks, so it runs after they stop.
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ["MEDIASEARCH_CLIP_MODEL"] = model
     os.environ["MEDIASEARCH_CLIP_PRETRAINED"] = pretrained
     os.environ["DJANGO_SETTINGS_MODULE"] = "mediasearch.settings.test"
