@@ -185,6 +185,7 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
     try:
         for photo, item in decoded:
             replaced += [photo.thumbnail.name, photo.preview.name]
+            photo.derived_bytes = 0
             for field, size in (
                 (photo.thumbnail, settings.MEDIASEARCH_THUMBNAIL_SIZE),
                 (photo.preview, settings.MEDIASEARCH_PREVIEW_SIZE),
@@ -192,6 +193,7 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
                 image = ContentFile(make_thumbnail(item.image, max_side=size))
                 field.save("derived.jpg", image, save=False)
                 written.append(field.name)
+                photo.derived_bytes += image.size
         _embedded_save(decoded, vectors, model_id=engine.model_id)
     except BaseException:
         # Nothing points at the new files unless the rows were written: remove them.
@@ -235,6 +237,7 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 height=item.image.height,
                 thumbnail=photo.thumbnail.name,
                 preview=photo.preview.name,
+                derived_bytes=photo.derived_bytes,
                 taken_at=metadata.taken_at,
                 taken_at_offset_minutes=metadata.taken_at_offset_minutes,
                 camera_make=metadata.camera_make,
