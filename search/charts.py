@@ -41,17 +41,18 @@ def bar_chart(
             f"{_number(value)} {escape(unit)}</title></rect>"
         )
     if points:
-        for anchor, x, (start, _) in (
-            ("start", left, points[0]),
-            ("end", width - 6, points[-1]),
+        for anchor, x, label in (
+            ("start", left, points[0][0].strftime(time_format)),
+            ("end", width - 6, "now"),
         ):
             parts.append(
-                f'<text x="{x}" y="{height - 6}" class="tick" text-anchor="{anchor}">'
-                f"{start.strftime(time_format)}</text>"
+                f'<text x="{x}" y="{height - 6}" class="tick" text-anchor="{anchor}">{label}</text>'
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every interpolated text above is escaped or a number
 
 
 def _number(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    if value >= 10 or value == int(value):
+        return f"{value:.0f}"
+    return f"{value:.2g}"

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -55,11 +55,15 @@ def active_spec() -> ModelSpec:
     now = time.monotonic()
     if _cached_spec is not None and now - _cached_spec[0] < ACTIVE_SPEC_TTL:
         return _cached_spec[1]
-    row = (
-        ClipModel.objects.filter(state=ClipModel.State.ACTIVE)
-        .values_list("name", "pretrained")
-        .first()
-    )
+    try:
+        row = (
+            ClipModel.objects.filter(state=ClipModel.State.ACTIVE)
+            .values_list("name", "pretrained")
+            .first()
+        )
+    except DatabaseError:
+        # The database is down: keep serving the model last known (the error page needs it).
+        return _cached_spec[1] if _cached_spec is not None else configured_spec()
     spec = ModelSpec(*row) if row else configured_spec()
     _cached_spec = (now, spec)
     return spec

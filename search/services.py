@@ -191,9 +191,11 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
     try:
         for (photo, _), item in zip(decoded, prepared, strict=True):
             replaced += [photo.thumbnail.name, photo.preview.name]
+            photo.derived_bytes = 0
             for field, data in zip((photo.thumbnail, photo.preview), item.renditions, strict=True):
                 field.save("derived.jpg", ContentFile(data), save=False)
                 written.append(field.name)
+                photo.derived_bytes += len(data)
         _embedded_save(decoded, vectors, model_id=engine.model_id)
     except BaseException:
         # Nothing points at the new files unless the rows were written: remove them.
@@ -261,6 +263,7 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 height=item.height,
                 thumbnail=photo.thumbnail.name,
                 preview=photo.preview.name,
+                derived_bytes=photo.derived_bytes,
                 taken_at=metadata.taken_at,
                 taken_at_offset_minutes=metadata.taken_at_offset_minutes,
                 camera_make=metadata.camera_make,

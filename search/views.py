@@ -33,6 +33,7 @@ from search.forms import (
 from search.model_switch import (
     ModelSwitchError,
     embed_missing,
+    forget_active_spec,
     model_switch_cancel,
     model_switch_start,
     open_clip_model_names,
@@ -410,6 +411,7 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
 @staff_member_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    forget_active_spec()  # the model shown must be the database's word, not this process's cache
     pipeline = pipeline_figures()
     analytics = search_analytics()
     return render(

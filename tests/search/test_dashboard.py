@@ -43,7 +43,10 @@ def test_dashboard_shows_pipeline_storage_versions_and_charts(client, staff, ali
     for text in ("Messages queued", "Oldest pending", "PostgreSQL", "pgvector", "Redis"):
         assert text in html, text
     assert html.count('<svg class="chart"') == 2
-    assert page.context["storage"].originals_bytes == Photo.objects.get().size_bytes
+    photo = Photo.objects.get()
+    assert page.context["storage"].originals_bytes == photo.size_bytes
+    assert page.context["storage"].derived_bytes == photo.derived_bytes
+    assert photo.derived_bytes == photo.thumbnail.size + photo.preview.size > 0
     assert page.context["pipeline"].embedded_last_hour == 1
 
 
