@@ -90,7 +90,16 @@ def decode_photo(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
             metadata = read_metadata(image)
             upright = _exif_transpose(image)
             return DecodedPhoto(image=_to_rgb(upright), metadata=metadata, format=str(image.format))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # The HEIF and AVIF decoders (C libraries) raise RuntimeError and EOFError for damaged
+        # data; found by tests/workers/embedding/test_decode_fuzz.py.
+        except (
+            OSError,
+            SyntaxError,
+            ValueError,
+            RuntimeError,
+            EOFError,
+            Image.DecompressionBombError,
+        ) as exc:
             raise ImageDecodeError(f"the image data is damaged or incomplete ({exc})") from exc
 
 
@@ -185,7 +194,7 @@ def _open(source: BinaryIO) -> Image.Image:
         raise ImageDecodeError(
             "not a supported image (accepted: " + ", ".join(ALLOWED_FORMATS) + ")"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError, EOFError) as exc:
         raise ImageDecodeError(f"the image header is damaged ({exc})") from exc
 
 
