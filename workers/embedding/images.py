@@ -119,7 +119,16 @@ def decode_photo(
                 width=width,
                 height=height,
             )
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # The HEIF and AVIF decoders (C libraries) raise RuntimeError and EOFError for damaged
+        # data; found by tests/workers/embedding/test_decode_fuzz.py.
+        except (
+            OSError,
+            SyntaxError,
+            ValueError,
+            RuntimeError,
+            EOFError,
+            Image.DecompressionBombError,
+        ) as exc:
             raise ImageDecodeError(f"the image data is damaged or incomplete ({exc})") from exc
 
 
@@ -253,7 +262,7 @@ def _open(source: BinaryIO) -> Image.Image:
         raise ImageDecodeError(
             "not a supported image (accepted: " + ", ".join(ALLOWED_FORMATS) + ")"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError, EOFError) as exc:
         raise ImageDecodeError(f"the image header is damaged ({exc})") from exc
 
 
