@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import secrets
@@ -20,7 +21,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import Album, ApiToken, Embedding, NearDuplicatePair, Photo, PhotoTag, SearchLog
+from search.models import (
+    Album,
+    ApiToken,
+    Embedding,
+    NearDuplicatePair,
+    Photo,
+    PhotoTag,
+    SearchLog,
+    photo_upload_to,
+)
 from search.query import SearchFilters
 from search.selectors import photos_nearest
 from search.vector_index import ensure_vector_index
@@ -82,7 +92,7 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
         image_format=image_format,
         queued_at=timezone.now(),
     )
-    photo.file.save(file.name or "upload", file, save=False)
+    _original_store(photo, file, name)
     try:
         with transaction.atomic():
             photo.save()
@@ -96,6 +106,24 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
         photo.file.delete(save=False)
         raise
     return PhotoCreateResult(photo=photo, created=True)
+
+
+def _original_store(photo: Photo, file: UploadedFile, name: str) -> None:
+    """Write the original under its generated name; a storage failure (a full disk) leaves
+    nothing behind and refuses the file with the reason."""
+    storage = photo.file.storage
+    target = photo_upload_to(photo, file.name or "upload")
+    try:
+        photo.file.name = storage.save(target, file)
+    except OSError as exc:
+        logger.error("could not store %s: %s", target, exc)
+        if storage.exists(target):
+            storage.delete(target)  # the part written before the failure
+        if exc.errno == errno.ENOSPC:
+            reason = "could not be stored: the server's storage is full (nothing was kept)"
+        else:
+            reason = f"could not be stored ({exc.strerror or exc}); nothing was kept"
+        raise PhotoRejected(name, reason) from None
 
 
 @dataclass(frozen=True)
