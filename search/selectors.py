@@ -313,6 +313,25 @@ def photo_tags_for(*, photo: Photo | int, model_id: str) -> list[PhotoTag]:
     return list(PhotoTag.objects.filter(photo=photo, model_id=model_id).order_by("-score", "name"))
 
 
+def photo_tag_names_for(
+    *, photo_ids: Iterable[int], model_id: str, per_photo: int = 5
+) -> dict[int, list[str]]:
+    """The names of the most probable tags under ``model_id`` of each of ``photo_ids``, at
+    most ``per_photo`` each, most probable first: one query for a whole page of photos. Photos
+    without tags are absent. Does not check who may see the photos."""
+    names: dict[int, list[str]] = {}
+    rows = (
+        PhotoTag.objects.filter(photo_id__in=list(photo_ids), model_id=model_id)
+        .order_by("photo_id", "-score", "name")
+        .values_list("photo_id", "name")
+    )
+    for photo_id, name in rows:
+        photo_names = names.setdefault(photo_id, [])
+        if len(photo_names) < per_photo:
+            photo_names.append(name)
+    return names
+
+
 def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[tuple[str, int]]:
     """Every tag name given to the photos of ``photos_queryset`` under ``model_id``, with how
     many of those photos have it, sorted by name: the choices of a tag filter.

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -25,12 +28,14 @@ from search.models import Album, Photo
 from search.query import Strictness
 from search.selectors import (
     SearchError,
+    SearchHit,
     albums_visible_to,
     api_tokens_for,
     dashboard_stats,
     near_duplicate_groups,
     photo_list_for,
     photo_search,
+    photo_tag_names_for,
     photo_tags_for,
     photos_owned_by,
     photos_visible_to,
@@ -67,6 +72,30 @@ CONTENT_TYPES = {
 
 
 RESULTS_PER_PAGE = 60
+
+
+@dataclass(frozen=True)
+class ResultTile:
+    """A search hit as a grid tile shows it."""
+
+    photo: Photo
+    score: float
+    alt: str  # the photo's most probable tags, else its file name
+
+
+def result_tiles(hits: Sequence[SearchHit]) -> list[ResultTile]:
+    """Tiles for ``hits``, their tags fetched in one query under the active model."""
+    tags = photo_tag_names_for(
+        photo_ids=[hit.photo.pk for hit in hits], model_id=get_engine().model_id
+    )
+    return [
+        ResultTile(
+            photo=hit.photo,
+            score=hit.score,
+            alt=", ".join(tags.get(hit.photo.pk, ())) or hit.photo.original_filename,
+        )
+        for hit in hits
+    ]
 
 
 @login_required
@@ -136,6 +165,7 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
             "image_form": form if image_query else None,
             "outcome": outcome,
             "page": page,
+            "tiles": result_tiles(page.object_list) if page is not None else [],
             "error": error,
             "similar_to": similar_to,
             "image_query": image_query,
@@ -175,7 +205,7 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "photo": photo,
             "tags": photo_tags_for(photo=photo, model_id=model_id),
             "albums": albums_visible_to(request.user).filter(photos=photo),
-            "similar": similar,
+            "similar": result_tiles(similar) if similar is not None else None,
             "add_form": AddToAlbumForm(albums=own_albums) if own_albums else None,
             "is_owner": photo.owner == request.user,
         },
