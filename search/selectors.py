@@ -332,6 +332,45 @@ def photo_tag_names_for(
     return names
 
 
+@dataclass(frozen=True)
+class PhotoState:
+    id: int
+    filename: str
+    status: str  # a Photo.Status value
+    failure_reason: str
+    has_thumbnail: bool
+
+    @classmethod
+    def of(cls, photo: Photo) -> PhotoState:
+        return cls(
+            id=photo.pk,
+            filename=photo.original_filename,
+            status=photo.status,
+            failure_reason=photo.failure_reason,
+            has_thumbnail=bool(photo.thumbnail),
+        )
+
+
+def photo_states_for(*, user, photo_ids: Iterable[int]) -> list[PhotoState]:
+    """Where processing stands for those of ``photo_ids`` that ``user`` owns, in id order; the
+    others are left out without a word. One query."""
+    rows = (
+        Photo.objects.filter(owner=user, pk__in=list(photo_ids))
+        .order_by("pk")
+        .values_list("pk", "original_filename", "status", "failure_reason", "thumbnail")
+    )
+    return [
+        PhotoState(
+            id=pk,
+            filename=filename,
+            status=status,
+            failure_reason=reason,
+            has_thumbnail=bool(thumbnail),
+        )
+        for pk, filename, status, reason, thumbnail in rows
+    ]
+
+
 def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[tuple[str, int]]:
     """Every tag name given to the photos of ``photos_queryset`` under ``model_id``, with how
     many of those photos have it, sorted by name: the choices of a tag filter.
