@@ -253,3 +253,18 @@ class PhotoDeleteForm(forms.Form):
         if cleaned.get("keep") is not None and cleaned["keep"] in cleaned.get("photo", []):
             raise forms.ValidationError("The photo to keep cannot also be deleted.")
         return cleaned
+
+
+class ModelSwitchForm(forms.Form):
+    name = forms.CharField(
+        label="open_clip model",
+        max_length=100,
+        widget=forms.TextInput(attrs={"list": "open-clip-models", "placeholder": "ViT-B-32"}),
+    )
+    pretrained = forms.CharField(
+        label="Weights",
+        max_length=500,
+        required=False,
+        help_text="An open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint path, or empty.",
+        widget=forms.TextInput(attrs={"placeholder": "laion2b_s34b_b79k"}),
+    )

@@ -40,6 +40,8 @@ class Photo(models.Model):
     # Grid size and a large preview, both made by the worker from the same decode.
     thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
     preview = models.FileField(upload_to=preview_upload_to, max_length=255, blank=True)
+    # Sizes of the files the worker made, for the dashboard's storage figures.
+    derived_bytes = models.PositiveBigIntegerField(default=0)
 
     # From the file's own metadata; unknown stays empty.
     taken_at = models.DateTimeField(null=True, blank=True)
@@ -217,3 +219,58 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ClipModel(models.Model):
+    """A CLIP model chosen on the dashboard. One is active (search and new photos use it);
+    during a switch another one is being prepared and built beside it.
+
+    Without any row, the model configured in the settings is the active one.
+    """
+
+    class State(models.TextChoices):
+        PREPARING = "preparing", "Preparing"  # a worker is loading it
+        BUILDING = "building", "Building"  # vectors are being computed for every photo
+        ACTIVE = "active", "Active"
+        RETIRING = "retiring", "Retiring"  # its vectors are being dropped
+        RETIRED = "retired", "Retired"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=100)  # an open_clip architecture
+    pretrained = models.CharField(max_length=500, blank=True)  # a hub tag or a checkpoint path
+    model_id = models.CharField(max_length=200, blank=True)  # known once loaded
+    dim = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices)
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="active"), name="clip_model_one_active"
+            ),
+            # One switch at a time.
+            models.UniqueConstraint(
+                models.Value(1),
+                condition=models.Q(state__in=["preparing", "building"]),
+                name="clip_model_one_switch",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pretrained or 'random init'}): {self.get_state_display()}"
+
+
+class Pipeline(models.Model):
+    """Switches for the whole ingestion pipeline (a single row)."""
+
+    paused = models.BooleanField(default=False)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "paused" if self.paused else "running"

@@ -191,6 +191,7 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
     try:
         for photo, item in decoded:
             replaced += [photo.thumbnail.name, photo.preview.name]
+            photo.derived_bytes = 0
             for field, size in (
                 (photo.thumbnail, settings.MEDIASEARCH_THUMBNAIL_SIZE),
                 (photo.preview, settings.MEDIASEARCH_PREVIEW_SIZE),
@@ -198,6 +199,7 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
                 image = ContentFile(make_thumbnail(item.image, max_side=size))
                 field.save("derived.jpg", image, save=False)
                 written.append(field.name)
+                photo.derived_bytes += image.size
         _embedded_save(decoded, vectors, model_id=engine.model_id)
     except BaseException:
         # Nothing points at the new files unless the rows were written: remove them.
@@ -241,6 +243,7 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 height=item.image.height,
                 thumbnail=photo.thumbnail.name,
                 preview=photo.preview.name,
+                derived_bytes=photo.derived_bytes,
                 taken_at=metadata.taken_at,
                 taken_at_offset_minutes=metadata.taken_at_offset_minutes,
                 camera_make=metadata.camera_make,
@@ -490,8 +493,13 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
 
     Pending photos whose message was sent long ago (Redis may have lost it) and photos stuck
     in processing past the timeout (their worker died) go back to pending and are re-sent,
-    unless they have used up their attempts: those are marked failed, with the reason.
+    unless they have used up their attempts: those are marked failed, with the reason. Nothing
+    is re-sent while the pipeline is paused.
     """
+    from search.pipeline import pipeline_is_paused
+
+    if pipeline_is_paused():
+        return []
     now = timezone.now()
     pending_since = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
     processing_since = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
@@ -539,6 +547,10 @@ def _photos_claim(*, first: int, limit: int) -> list[Photo]:
     attempts do not (the sweeper marks them failed). Rows another transaction has locked are
     skipped, never waited for.
     """
+    from search.pipeline import pipeline_is_paused
+
+    if pipeline_is_paused():
+        return []  # the message is dropped; resuming sends every waiting photo again
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
     claimable = (

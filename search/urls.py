@@ -30,5 +30,6 @@ urlpatterns = [
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:pk>/revoke/", views.api_token_delete, name="api_token_revoke"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/<str:action>/", views.dashboard_action, name="dashboard_action"),
     path("healthz", views.healthz, name="healthz"),
 ]

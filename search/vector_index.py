@@ -39,3 +39,13 @@ def ensure_vector_index(model_id: str, dim: int) -> None:
 def forget_known_indexes() -> None:
     """For tests, whose rolled-back transactions take created indexes away again."""
     _known.clear()
+
+
+def drop_vector_index(model_id: str) -> None:
+    """Drop the HNSW index of a model whose vectors are gone (idempotent)."""
+    statement = sql.SQL("DROP INDEX IF EXISTS {name}").format(
+        name=sql.Identifier(index_name(model_id))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.connection))
+    _known.discard(model_id)

@@ -13,6 +13,10 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from search import model_switch
+from search.model_switch import embed_missing
+from search.models import Photo
+from search.pipeline import pipeline_is_paused
 from search.services import (
     near_duplicate_pairs_find,
     photo_mark_failed,
@@ -83,8 +87,51 @@ def find_near_duplicates(photo_ids: list[int], model_id: str) -> int:
 
 @shared_task
 def sweep_photos() -> int:
-    """Periodic: re-send photos left pending or stuck in processing; return how many."""
-    return len(photos_requeue_stalled())
+    """Periodic: re-send photos left pending or stuck in processing, and backfill ready photos
+    that lack the active model's vector; return how many photos were re-sent."""
+    requeued = len(photos_requeue_stalled())
+    if not pipeline_is_paused():
+        embed_missing()
+    return requeued
+
+
+# Model switch steps: each takes the ClipModel row's id, checks its state first, and is safe to
+# run twice (see search.model_switch).
+_retrying = dict(
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+
+
+@shared_task(**_retrying)
+def model_prepare(model_pk: int) -> None:
+    model_switch.model_prepare(model_pk=model_pk)
+
+
+@shared_task(**_retrying)
+def model_backfill(model_pk: int) -> int:
+    return model_switch.model_backfill(model_pk=model_pk)
+
+
+@shared_task(**_retrying)
+def model_retire(model_pk: int) -> int:
+    return model_switch.model_retire(model_pk=model_pk)
+
+
+@shared_task(**_retrying)
+def model_after_switch(model_pk: int) -> None:
+    model_switch.model_after_switch(model_pk=model_pk)
+
+
+@shared_task(**_retrying)
+def reembed_photos(photo_ids: list[int]) -> int:
+    """Recompute the active model's vectors of these ready photos. Safe to run twice."""
+    photos = list(Photo.objects.filter(pk__in=photo_ids, status=Photo.Status.READY))
+    return model_switch.photos_embed_ready(engine=get_engine(), photos=photos)
 
 
 @shared_task(

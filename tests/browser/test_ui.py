@@ -127,3 +127,47 @@ def test_staff_dashboard(page, running_app):
     page.get_by_role("link", name="Dashboard").click()
     assert page.locator("h1").first.inner_text() == "Pipeline"
     screenshot(page, "15-dashboard")
+
+
+def test_dashboard_retries_a_failure_and_switches_the_model_and_back(
+    page, running_app, tmp_path, scene_files
+):
+    log_in(page, running_app)
+    broken = tmp_path / "broken.jpg"
+    render(SCENES["green-square.jpg"]).save(broken, quality=90)
+    broken.write_bytes(broken.read_bytes()[:2000])  # a whole header, then half the data
+    page.goto("/upload/")
+    page.locator("input[type=file]").first.set_input_files(
+        [str(broken), str(scene_files / "red-circles.jpg")]
+    )
+    page.get_by_role("button", name="Upload").click()
+    page.goto("/photos/")
+    page.locator("tr", has_text="broken.jpg").locator(".status-failed").wait_for(timeout=60_000)
+
+    page.get_by_role("link", name="Dashboard").click()
+    row = page.locator("tr", has_text="broken.jpg")
+    assert "damaged or incomplete" in row.inner_text()
+    row.get_by_role("button", name="Retry", exact=True).click()
+    assert "1 photo(s) queued again" in page.locator(".messages").inner_text()
+    screenshot(page, "16-dashboard-after-retry")
+
+    for name, pretrained, model_id in [
+        ("MediaSearch-Demo", "", "MediaSearch-Demo/random-0"),
+        ("MediaSearch-Demo", "demo", "MediaSearch-Demo/mediasearch-demo"),
+    ]:
+        page.get_by_label("open_clip model").fill(name)
+        page.get_by_label("Weights").fill(pretrained)
+        page.get_by_role("button", name="Switch model").click()
+        assert "Loading the new model" in page.locator(".messages").inner_text()
+        screenshot(page, f"17-dashboard-switching-to-{pretrained or 'random'}")
+        for _ in range(120):
+            page.goto("/dashboard/")
+            active = page.locator(".model-card p").first.inner_text()
+            if model_id in active and page.locator(".switch").count() == 0:
+                break
+            page.wait_for_timeout(1000)
+        assert model_id in active, active
+    screenshot(page, "18-dashboard-after-switching-back")
+    # Back on the demo weights, with every vector recomputed: search finds the scene again.
+    page.goto("/?q=two+red+circles+on+a+blue+background")
+    assert result_names(page)[0] == "red-circles.jpg"

@@ -176,15 +176,17 @@ def test_metadata_read_by_the_worker_is_kept_on_the_photo(alice):
     assert (photo.latitude, photo.longitude) == (48.8582222, -2.2945)
 
 
-def test_every_page_says_when_only_the_demo_model_is_running(client, staff, monkeypatch):
+def test_every_page_says_when_only_the_demo_model_is_running(client, staff, monkeypatch, settings):
     # Offline with the real default configured: the engine falls back to the demo model.
     import workers.embedding.active as active
     import workers.embedding.model as model_module
     from workers.embedding.model import ModelSpec, load_engine_with_fallback
 
     monkeypatch.setattr(model_module, "_hub_reachable", lambda timeout=3.0: False)
-    engine = load_engine_with_fallback(ModelSpec("ViT-B-32", "laion2b_s34b_b79k"))
-    monkeypatch.setattr(active, "_engine", engine)
+    configured = ModelSpec("ViT-B-32", "laion2b_s34b_b79k")
+    settings.MEDIASEARCH_CLIP_MODEL = configured.name
+    settings.MEDIASEARCH_CLIP_PRETRAINED = configured.pretrained
+    monkeypatch.setitem(active._engines, configured, load_engine_with_fallback(configured))
     client.force_login(staff)
 
     for url in ["/", "/upload/", "/photos/", "/dashboard/", "/?q=a+red+circle"]:

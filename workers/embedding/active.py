@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 
-from workers.embedding.model import ClipEngine, ModelSpec, load_engine_with_fallback
+from workers.embedding.model import ClipEngine, ModelSpec, load_engine, load_engine_with_fallback
 from workers.embedding.tags import (
     DEMO_VOCABULARY,
     GENERAL_VOCABULARY,
@@ -24,30 +25,62 @@ from workers.embedding.tags import (
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_engine: ClipEngine | None = None
+# The engines this process has loaded, oldest first: the active model's and, during a model
+# switch, the incoming one's. Older ones are let go so that memory does not keep growing.
+_engines: dict[ModelSpec, ClipEngine] = {}
+_KEEP_ENGINES = 2
+_spec_provider: Callable[[], ModelSpec] | None = None
 
 
 def configured_spec() -> ModelSpec:
     return ModelSpec(settings.MEDIASEARCH_CLIP_MODEL, settings.MEDIASEARCH_CLIP_PRETRAINED)
 
 
+def set_active_spec_provider(provider: Callable[[], ModelSpec]) -> None:
+    """Let the app say which model is active (a model chosen on the dashboard); without a
+    provider it is the configured one. Kept as a hook so this module needs no ORM."""
+    global _spec_provider
+    _spec_provider = provider
+
+
+def active_spec() -> ModelSpec:
+    return _spec_provider() if _spec_provider is not None else configured_spec()
+
+
 def get_engine() -> ClipEngine:
-    """Return this process's engine, loading it (with the demo fallback) on the first call."""
-    global _engine
-    if _engine is None:
-        with _lock:
-            if _engine is None:
-                _engine = load_engine_with_fallback(
-                    configured_spec(),
-                    device=settings.MEDIASEARCH_CLIP_DEVICE,
-                    cache_dir=settings.MEDIASEARCH_CLIP_CACHE_DIR,
-                )
-    return _engine
+    """Return this process's engine for the active model, loading it on first use.
+
+    The configured model falls back to the shipped demo model when it cannot be loaded.
+    """
+    return engine_for(active_spec())
+
+
+def engine_for(spec: ModelSpec) -> ClipEngine:
+    """The engine for ``spec``, loaded once per process. Only the configured model may fall
+    back to the demo model; any other raises ``ModelLoadError`` when it cannot be loaded."""
+    engine = _engines.get(spec)
+    if engine is not None:
+        return engine
+    with _lock:
+        engine = _engines.get(spec)
+        if engine is None:
+            options = {
+                "device": settings.MEDIASEARCH_CLIP_DEVICE,
+                "cache_dir": settings.MEDIASEARCH_CLIP_CACHE_DIR,
+            }
+            if spec == configured_spec():
+                engine = load_engine_with_fallback(spec, **options)
+            else:
+                engine = load_engine(spec, **options)
+            _engines[spec] = engine
+            while len(_engines) > _KEEP_ENGINES:
+                del _engines[next(iter(_engines))]
+    return engine
 
 
 def loaded_engine() -> ClipEngine | None:
-    """The engine if this process has loaded it already; never triggers a load."""
-    return _engine
+    """The active model's engine if this process has loaded it already; never loads one."""
+    return _engines.get(active_spec())
 
 
 def warm_up_in_background() -> None:

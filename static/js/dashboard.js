@@ -1,0 +1,9 @@
+// Dashboard: destructive buttons ask first.
+(function () {
+  "use strict";
+  document.querySelectorAll("form.confirm").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm || "Are you sure?")) event.preventDefault();
+    });
+  });
+})();
