@@ -137,10 +137,10 @@ def test_dashboard_retries_a_failure_and_switches_the_model_and_back(
     render(SCENES["green-square.jpg"]).save(broken, quality=90)
     broken.write_bytes(broken.read_bytes()[:2000])  # a whole header, then half the data
     page.goto("/upload/")
-    page.locator("input[type=file]").first.set_input_files(
+    page.locator("input[name=photos]").set_input_files(
         [str(broken), str(scene_files / "red-circles.jpg")]
     )
-    page.get_by_role("button", name="Upload").click()
+    page.locator("#upload-summary[data-done=true]").wait_for(timeout=120_000)
     page.goto("/photos/")
     page.locator("tr", has_text="broken.jpg").locator(".status-failed").wait_for(timeout=60_000)
 

@@ -168,7 +168,7 @@ def upload_posts(page) -> list:
 def test_dropped_files_show_progress_then_each_ones_fate(page, running_app):
     log_in(page, running_app)
     page.get_by_role("link", name="Upload").click()
-    assert page.get_by_role("button", name="Choose photos").is_visible()
+    page.get_by_role("button", name="Choose photos").wait_for()  # shown by the page's script
     assert not page.get_by_role("button", name="Upload", exact=True).is_visible()
     screenshot(page, "30-upload-empty")
 
