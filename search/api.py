@@ -161,6 +161,8 @@ def unknown_endpoint(request: HttpRequest, path: str) -> JsonResponse:
 # What every operation may answer besides its success.
 DENIED: dict[int, type[Schema]] = {401: ErrorOut, 422: InvalidOut}
 HIDDEN: dict[int, type[Schema]] = {**DENIED, 404: ErrorOut}
+# Upload and search are rate limited (search.rate_limits): 429 with Retry-After.
+LIMITED: dict[int, type[Schema]] = {429: ErrorOut}
 
 
 # Photos -------------------------------------------------------------------------------------
@@ -281,7 +283,7 @@ def visible_photo(user, photo_id: int) -> Photo:
 
 @api.post(
     "/photos",
-    response={200: UploadOut, 400: ErrorOut, 413: ErrorOut, **DENIED},
+    response={200: UploadOut, 400: ErrorOut, 413: ErrorOut, **DENIED, **LIMITED},
     summary="Upload photos",
     description=(
         "Multipart upload of one or more files in the field `files`. Each file is judged on "
@@ -564,7 +566,7 @@ def run_search(request: HttpRequest, params: SearchParams, *, where: str, **quer
     }
 
 
-SEARCHED = {200: SearchOut, 400: ErrorOut, **HIDDEN}
+SEARCHED = {200: SearchOut, 400: ErrorOut, **HIDDEN, **LIMITED}
 
 
 @api.get(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -184,6 +185,8 @@ def model_backfill(*, model_pk: int, batch_size: int = BACKFILL_BATCH) -> int:
             model_switch_finish(model_pk=model_pk)
         return 0
     embedded = photos_embed_ready(engine=engine, photos=photos)
+    # Progress is a heartbeat: the sweeper re-sends a switch only when it stops.
+    ClipModel.objects.filter(pk=model_pk).update(updated_at=timezone.now())
     if model.state == ClipModel.State.BUILDING or len(photos) == batch_size:
         transaction.on_commit(lambda: _send("model_backfill", model_pk))
     return embedded
@@ -313,6 +316,29 @@ def model_after_switch(*, model_pk: int) -> None:
     ids = list(Photo.objects.filter(status=Photo.Status.READY).values_list("pk", flat=True))
     for start in range(0, len(ids), 500):
         near_duplicate_pairs_find(photo_ids=ids[start : start + 500], model_id=model.model_id)
+
+
+def model_switch_nudge() -> int:
+    """Sweeper: re-send the step of a switch (or a retirement) that has made no progress for a
+    while: its message was lost, or its worker died. Returns how many were re-sent."""
+    stale = timezone.now() - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
+    steps = {
+        ClipModel.State.PREPARING: "model_prepare",
+        ClipModel.State.BUILDING: "model_backfill",
+        ClipModel.State.RETIRING: "model_retire",
+    }
+    with transaction.atomic():
+        stalled = list(
+            ClipModel.objects.select_for_update(skip_locked=True).filter(
+                state__in=list(steps), updated_at__lt=stale
+            )
+        )
+        for model in stalled:
+            ClipModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+            transaction.on_commit(lambda m=model: _send(steps[m.state], m.pk))
+    if stalled:
+        logger.info("re-sent stalled model steps: %s", [str(model) for model in stalled])
+    return len(stalled)
 
 
 def embed_missing() -> int:

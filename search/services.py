@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -19,7 +21,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from search.models import Album, ApiToken, Embedding, NearDuplicatePair, Photo, PhotoTag, SearchLog
+from search.models import (
+    Album,
+    ApiToken,
+    Embedding,
+    NearDuplicatePair,
+    Photo,
+    PhotoTag,
+    SearchLog,
+    photo_upload_to,
+)
 from search.query import SearchFilters
 from search.selectors import photos_nearest
 from search.vector_index import ensure_vector_index
@@ -27,10 +38,10 @@ from workers.embedding.active import get_engine, get_tagger
 from workers.embedding.images import (
     DecodedPhoto,
     ImageDecodeError,
+    PreparedPhoto,
     decode_image,
-    decode_photo,
     identify_format,
-    make_thumbnail,
+    prepare_photo,
 )
 from workers.embedding.pixels import pixel_correlation, pixel_signature
 from workers.embedding.tags import Tags, VocabularyError
@@ -87,7 +98,7 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
         image_format=image_format,
         queued_at=timezone.now(),
     )
-    photo.file.save(file.name or "upload", file, save=False)
+    _original_store(photo, file, name)
     try:
         with transaction.atomic():
             photo.save()
@@ -101,6 +112,24 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
         photo.file.delete(save=False)
         raise
     return PhotoCreateResult(photo=photo, created=True)
+
+
+def _original_store(photo: Photo, file: UploadedFile, name: str) -> None:
+    """Write the original under its generated name; a storage failure (a full disk) leaves
+    nothing behind and refuses the file with the reason."""
+    storage = photo.file.storage
+    target = photo_upload_to(photo, file.name or "upload")
+    try:
+        photo.file.name = storage.save(target, file)
+    except OSError as exc:
+        logger.error("could not store %s: %s", target, exc)
+        if storage.exists(target):
+            storage.delete(target)  # the part written before the failure
+        if exc.errno == errno.ENOSPC:
+            reason = "could not be stored: the server's storage is full (nothing was kept)"
+        else:
+            reason = f"could not be stored ({exc.strerror or exc}); nothing was kept"
+        raise PhotoRejected(name, reason) from None
 
 
 @dataclass(frozen=True)
@@ -167,39 +196,40 @@ def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
 
 def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
     statuses: dict[int, Photo.Status] = {}
+    engine = get_engine()
+    sides = (settings.MEDIASEARCH_THUMBNAIL_SIZE, settings.MEDIASEARCH_PREVIEW_SIZE)
     decoded: list[tuple[Photo, DecodedPhoto]] = []
-    for photo in photos:
-        try:
-            with photo.file.open("rb") as handle:
-                decoded.append(
-                    (photo, decode_photo(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS))
-                )
-        except ImageDecodeError as exc:
-            photo_mark_failed(photo_id=photo.pk, reason=str(exc))
-            statuses[photo.pk] = Photo.Status.FAILED
-        except FileNotFoundError:
+    prepared: list[PreparedPhoto] = []
+    # Decoding and resizing (Pillow, outside the GIL) run on every core; the model then
+    # gets the whole batch in one forward pass.
+    results = _photos_prepare(photos, sides, engine.input_side)
+    for photo, result in zip(photos, results, strict=True):
+        if isinstance(result, PreparedPhoto):
+            decoded.append((photo, result.decoded))
+            prepared.append(result)
+        elif isinstance(result, FileNotFoundError):
             photo_mark_failed(photo_id=photo.pk, reason="the original file is missing from storage")
             statuses[photo.pk] = Photo.Status.FAILED
+        elif isinstance(result, ImageDecodeError):
+            photo_mark_failed(photo_id=photo.pk, reason=str(result))
+            statuses[photo.pk] = Photo.Status.FAILED
+        else:
+            raise result
     if not decoded:
         return statuses
 
-    engine = get_engine()
-    vectors = engine.encode_images([item.image for _, item in decoded])
+    vectors = engine.encode_images([item.model_image for item in prepared])
     ensure_vector_index(engine.model_id, engine.dim)
     storage = photos[0].file.storage
     replaced, written = [], []
     try:
-        for photo, item in decoded:
+        for (photo, _), item in zip(decoded, prepared, strict=True):
             replaced += [photo.thumbnail.name, photo.preview.name]
             photo.derived_bytes = 0
-            for field, size in (
-                (photo.thumbnail, settings.MEDIASEARCH_THUMBNAIL_SIZE),
-                (photo.preview, settings.MEDIASEARCH_PREVIEW_SIZE),
-            ):
-                image = ContentFile(make_thumbnail(item.image, max_side=size))
-                field.save("derived.jpg", image, save=False)
+            for field, data in zip((photo.thumbnail, photo.preview), item.renditions, strict=True):
+                field.save("derived.jpg", ContentFile(data), save=False)
                 written.append(field.name)
-                photo.derived_bytes += image.size
+                photo.derived_bytes += len(data)
         _embedded_save(decoded, vectors, model_id=engine.model_id)
     except BaseException:
         # Nothing points at the new files unless the rows were written: remove them.
@@ -214,6 +244,30 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
         if name:
             storage.delete(name)
     return statuses
+
+
+def _photos_prepare(
+    photos: list[Photo], sides: tuple[int, int], model_side: int
+) -> list[PreparedPhoto | BaseException]:
+    """Decode and resize a batch on a thread pool; each photo's error is returned, not raised."""
+
+    def prepare(photo: Photo) -> PreparedPhoto | BaseException:
+        try:
+            with photo.file.open("rb") as handle:
+                return prepare_photo(
+                    handle,
+                    sides=sides,
+                    model_side=model_side,
+                    max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS,
+                )
+        except Exception as exc:  # sorted out by the caller, on its own thread
+            return exc
+
+    threads = min(settings.MEDIASEARCH_DECODE_THREADS, len(photos))
+    if threads <= 1:
+        return [prepare(photo) for photo in photos]
+    with ThreadPoolExecutor(threads, thread_name_prefix="photo-decode") as pool:
+        return list(pool.map(prepare, photos))
 
 
 def _embedded_save(decoded, vectors, *, model_id: str) -> None:
@@ -239,8 +293,8 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
             metadata = item.metadata
             Photo.objects.filter(pk=photo.pk).update(
                 status=Photo.Status.READY,
-                width=item.image.width,
-                height=item.image.height,
+                width=item.width,
+                height=item.height,
                 thumbnail=photo.thumbnail.name,
                 preview=photo.preview.name,
                 derived_bytes=photo.derived_bytes,

@@ -513,10 +513,12 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
         response = FileResponse(
             photo.file.open("rb"),
             content_type=content_type,
-            as_attachment=download,
+            # A format outside the allowlist is never shown inline, only downloaded.
+            as_attachment=download or content_type == "application/octet-stream",
             filename=photo.original_filename,
         )
     response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = settings.MEDIASEARCH_CSP_FILES
     return response
 
 

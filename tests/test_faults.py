@@ -5,12 +5,16 @@ The worker, beat, Redis and PostgreSQL are real processes; the faults are real t
 server stops). Timeouts are shortened through the same environment variables production reads.
 """
 
+import errno
+import os
 import time
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 
 from mediasearch.embedded import test_services
+from search.evaluation import result_ids
 from search.models import Embedding, Photo
 from search.services import photo_create
 from tests.conftest import encode, make_image, upload_file, wait_for
@@ -101,7 +105,9 @@ def test_messages_lost_from_redis_are_sent_again_by_the_sweeper(celery_processes
     assert_all_ready_exactly_once(photos, timeout=120)
 
 
-def test_postgres_restart_while_a_worker_runs(celery_processes, alice, live_server):
+def test_postgres_restart_while_a_worker_runs_and_a_search_is_made(
+    celery_processes, alice, live_server
+):
     # Over real HTTP: Django's test client switches off the reconnect-per-request that real
     # servers rely on after an outage.
     from django.db import connection
@@ -123,6 +129,8 @@ def test_postgres_restart_while_a_worker_runs(celery_processes, alice, live_serv
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "10"
         assert "The database cannot be reached right now." in response.text
+        search = session.get(f"{live_server.url}/", params={"q": "a red circle"})
+        assert (search.status_code, search.headers["Retry-After"]) == (503, "10")
         time.sleep(3)  # the worker meets the outage too
     finally:
         postgres.resume()
@@ -131,3 +139,64 @@ def test_postgres_restart_while_a_worker_runs(celery_processes, alice, live_serv
     response = session.get(f"{live_server.url}/photos/")
     assert response.status_code == 200 and "My photos" in response.text
     assert_all_ready_exactly_once(photos, timeout=120)
+    # Search recovers by itself too, with every photo ranked.
+    search = session.get(f"{live_server.url}/", params={"q": "a red circle", "strictness": "all"})
+    assert search.status_code == 200 and len(result_ids(search.text)) == len(photos)
+
+
+def test_worker_killed_during_a_model_switch_the_switch_still_completes(celery_processes, alice):
+    from search.model_switch import model_switch_start
+    from search.models import ClipModel
+
+    env = {**FAST_RECOVERY, "MEDIASEARCH_EMBED_BATCH_SIZE": "8"}
+    photos = photos_for(alice, 40, size=(800, 600))
+    worker = celery_processes.worker(**env)
+    celery_processes.beat(**env)
+    assert_all_ready_exactly_once(photos, timeout=180)
+    old_model = Embedding.objects.values_list("model_id", flat=True).first()
+
+    incoming = model_switch_start(name="MediaSearch-Demo", pretrained="")
+    new_vectors = Embedding.objects.filter(model_id="MediaSearch-Demo/random-0")
+    wait_for(lambda: new_vectors.exists(), timeout=120, interval=0.02)
+    celery_processes.kill(worker)  # mid-backfill: its message is never acknowledged
+    assert new_vectors.count() < len(photos)
+    celery_processes.worker(**env)  # the sweeper re-sends the stalled step
+
+    def switched() -> bool:
+        incoming.refresh_from_db()
+        return (
+            incoming.state == "active" and not Embedding.objects.filter(model_id=old_model).exists()
+        )
+
+    wait_for(switched, timeout=240, message="the switch did not finish after the kill")
+    assert new_vectors.count() == len(photos)
+    assert ClipModel.objects.get(model_id=old_model).state == "retired"
+
+
+def test_a_full_disk_refuses_the_upload_clearly_and_keeps_nothing(alice_client, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "tests.test_faults.DiskFullStorage",
+            "OPTIONS": {"location": str(tmp_path / "full")},
+        },
+    }
+    good = upload_file("beach.jpg", encode(make_image(size=(640, 480))))
+
+    response = alice_client.post(reverse("search:upload"), {"photos": [good]}, follow=True)
+
+    page = response.content.decode()
+    assert "beach.jpg: could not be stored: the server&#x27;s storage is full" in page
+    assert Photo.objects.count() == 0
+    assert [p for p in (tmp_path / "full").rglob("*") if p.is_file()] == []
+
+
+class DiskFullStorage(FileSystemStorage):
+    """A disk that fills up halfway through a file: the part written stays, then ENOSPC."""
+
+    def _save(self, name, content):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content.read(1024))
+        raise OSError(errno.ENOSPC, "No space left on device")

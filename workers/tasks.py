@@ -92,6 +92,7 @@ def sweep_photos() -> int:
     requeued = len(photos_requeue_stalled())
     if not pipeline_is_paused():
         embed_missing()
+        model_switch.model_switch_nudge()
     return requeued
 
 

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "search.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -34,6 +35,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "search.middleware.RateLimitMiddleware",
     "search.middleware.ServiceUnavailableMiddleware",
 ]
 
@@ -112,4 +114,5 @@ LOGGING = {
 
 from .celery import *  # noqa: E402
 from .embeddings import *  # noqa: E402
+from .security import *  # noqa: E402
 from .storage import *  # noqa: E402

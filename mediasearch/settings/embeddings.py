@@ -1,3 +1,5 @@
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .environment import env_bool, env_float, env_int, env_str, var_dir
@@ -18,6 +20,9 @@ MEDIASEARCH_PREVIEW_SIZE = env_int("MEDIASEARCH_PREVIEW_SIZE", 1600)
 MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)
 # Photos a worker embeds in one forward pass (its own plus others waiting in the queue).
 MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)
+# Threads a worker decodes and resizes a batch's photos on (Pillow runs them in parallel).
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+MEDIASEARCH_DECODE_THREADS = env_int("MEDIASEARCH_DECODE_THREADS", min(_CORES or 1, 8))
 # Weak-match cut-offs as JSON, {"text": {"loose": …, "normal": …, "strict": …}, "image": {…}};
 # empty: the demo model's measured calibration, or generic CLIP figures (see search.relevance).
 MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")

@@ -1,5 +1,7 @@
 """Near-duplicate grouping measured on generated copies and look-alikes (docs/DUPLICATES.md)."""
 
+import pytest
+
 from search.duplicate_evaluation import (
     embed_library,
     generate_library,
@@ -9,6 +11,7 @@ from search.duplicate_evaluation import (
 from workers.embedding.active import get_engine
 
 
+@pytest.mark.django_db  # which model is active is the database's to say
 def test_default_distance_groups_copies_and_rarely_merely_similar_photos(settings):
     """On 200 held-out scenes (picture, edited copy, every other one a sibling of the same
     labels), at the default settings. Measured over seeds 10-17: recall 0.985-1.0, false-group

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from struct import error as struct_error
@@ -48,9 +49,20 @@ class PhotoMetadata:
 
 @dataclass(frozen=True)
 class DecodedPhoto:
-    image: Image.Image  # upright RGB
+    image: Image.Image  # upright RGB; smaller than the file when decoded with ``min_side``
     metadata: PhotoMetadata
     format: str
+    width: int  # of the upright original, whatever size ``image`` was decoded at
+    height: int
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """A photo decoded once, with its JPEG renditions and the picture the model should see."""
+
+    decoded: DecodedPhoto
+    renditions: tuple[bytes, ...]  # JPEGs, in the order of the sides asked for
+    model_image: Image.Image
 
 
 def identify_format(source: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
@@ -76,9 +88,14 @@ def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
     return decode_photo(source, max_pixels=max_pixels).image
 
 
-def decode_photo(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedPhoto:
+def decode_photo(
+    source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 0
+) -> DecodedPhoto:
     """Decode an upload once into an upright RGB image plus the metadata it carries.
 
+    With ``min_side``, a JPEG is decoded at a reduced scale (1/2, 1/4 or 1/8, done by the JPEG
+    decoder itself, several times faster than a full decode) that keeps its longer side at
+    least ``min_side`` pixels; ``width`` and ``height`` are still the original's.
     Raises ``ImageDecodeError`` like ``decode_image``; damaged metadata is ignored, never fatal.
     """
     if isinstance(source, bytes):
@@ -86,12 +103,72 @@ def decode_photo(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
     with _open(source) as image:
         _check_size(image, max_pixels)
         try:
+            full_size = image.size
+            if min_side and image.format == "JPEG":
+                image.draft(None, _draft_size(full_size, min_side))
             image.load()
             metadata = read_metadata(image)
             upright = _exif_transpose(image)
-            return DecodedPhoto(image=_to_rgb(upright), metadata=metadata, format=str(image.format))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            width, height = full_size
+            if upright.size != image.size:
+                width, height = height, width  # turned a quarter by its EXIF orientation
+            return DecodedPhoto(
+                image=_to_rgb(upright),
+                metadata=metadata,
+                format=str(image.format),
+                width=width,
+                height=height,
+            )
+        # The HEIF and AVIF decoders (C libraries) raise RuntimeError and EOFError for damaged
+        # data; found by tests/workers/embedding/test_decode_fuzz.py.
+        except (
+            OSError,
+            SyntaxError,
+            ValueError,
+            RuntimeError,
+            EOFError,
+            Image.DecompressionBombError,
+        ) as exc:
             raise ImageDecodeError(f"the image data is damaged or incomplete ({exc})") from exc
+
+
+def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
+    """The size to ask ``draft()`` for: the decoder never goes below it in either direction."""
+    width, height = size
+    scale = min(1.0, min_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def prepare_photo(
+    source: bytes | BinaryIO,
+    *,
+    sides: Sequence[int],
+    model_side: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> PreparedPhoto:
+    """Decode ``source`` once, at the smallest scale the largest of ``sides`` allows.
+
+    Each rendition (a JPEG no larger than its side) is resized from the next larger one, not
+    from the original, and the model gets the smallest picture whose shorter side is still at
+    least ``model_side`` (twice the model's input is plenty: its own resize does the rest).
+    Embeddings stay within cosine 0.99999 of a full decode (tests/workers/embedding).
+    Raises ``ImageDecodeError``. Thread-safe: Pillow releases the GIL while it decodes,
+    resizes and encodes, so a pool of threads uses every core.
+    """
+    decoded = decode_photo(source, max_pixels=max_pixels, min_side=max(max(sides), model_side))
+    current = decoded.image
+    model_image = current
+    renditions: dict[int, bytes] = {}
+    for side in sorted(set(sides), reverse=True):
+        current = _reduced(current, side)
+        renditions[side] = _jpeg(current)
+        if min(current.size) >= model_side:
+            model_image = current
+    return PreparedPhoto(
+        decoded=decoded,
+        renditions=tuple(renditions[side] for side in sides),
+        model_image=model_image,
+    )
 
 
 def _exif_transpose(image: Image.Image) -> Image.Image:
@@ -185,7 +262,7 @@ def _open(source: BinaryIO) -> Image.Image:
         raise ImageDecodeError(
             "not a supported image (accepted: " + ", ".join(ALLOWED_FORMATS) + ")"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError, EOFError) as exc:
         raise ImageDecodeError(f"the image header is damaged ({exc})") from exc
 
 
@@ -215,8 +292,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def make_thumbnail(image: Image.Image, *, max_side: int, quality: int = 82) -> bytes:
     """Return a JPEG no larger than ``max_side`` on its longest side."""
-    thumbnail = image.copy()
-    thumbnail.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return _jpeg(_reduced(image, max_side), quality=quality)
+
+
+def _reduced(image: Image.Image, max_side: int) -> Image.Image:
+    reduced = image.copy()
+    reduced.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return reduced
+
+
+def _jpeg(image: Image.Image, *, quality: int = 82) -> bytes:
     buffer = io.BytesIO()
-    thumbnail.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
+    image.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
     return buffer.getvalue()

@@ -76,6 +76,12 @@ class ClipEngine:
     def is_demo(self) -> bool:
         return self.spec.name == DEMO_MODEL_NAME
 
+    @property
+    def input_side(self) -> int:
+        """The side of the square the model sees; pictures larger than that are resized."""
+        size = getattr(self.model.visual, "image_size", 224)
+        return int(max(size) if isinstance(size, tuple | list) else size)
+
     def encode_images(self, images: Sequence[Image]) -> np.ndarray:
         """Return an ``(n, dim)`` float32 array of L2-normalised image embeddings."""
         import torch
