@@ -48,6 +48,8 @@
   let skipped = 0; // files in dropped folders that are not images
   let pollTimer = null;
   let pollFailures = 0;
+  let heldUntil = 0; // the server's upload rate limit said to wait until then (ms)
+  let holdTimer = null;
 
   // --- collecting files -------------------------------------------------------------------
 
@@ -269,6 +271,8 @@
       states.join(", ") + ".",
     ];
     if (skipped) lines.push(`${plural(skipped, "file", "files")} in folders skipped: not images.`);
+    const held = Math.ceil((heldUntil - Date.now()) / 1000);
+    if (held > 0) lines.push(`The server takes only so many uploads a minute: going on in ${held} s.`);
     for (const line of lines) summary.append(element("p", "", line));
     const done = !inFlight && !working;
     summary.dataset.done = done ? "true" : "false";
@@ -284,7 +288,7 @@
   // --- sending ----------------------------------------------------------------------------
 
   function pump() {
-    while (sending < PARALLEL) {
+    while (sending < PARALLEL && Date.now() >= heldUntil) {
       const next = items.find((item) => item.phase === "waiting");
       if (!next) break;
       send(next);
@@ -315,7 +319,27 @@
     request.send(data);
   }
 
+  // Over the upload rate limit: the file goes back in the queue, and nothing more is sent until
+  // the time the server gave (Retry-After); the summary counts it down.
+  function hold(item, seconds) {
+    sending -= 1;
+    item.phase = "waiting";
+    item.progress = 0;
+    show(item);
+    heldUntil = Math.max(heldUntil, Date.now() + seconds * 1000);
+    clearInterval(holdTimer);
+    holdTimer = setInterval(() => {
+      if (Date.now() >= heldUntil) clearInterval(holdTimer);
+      pump();
+    }, 1000);
+    render();
+  }
+
   function received(item, request) {
+    if (request.status === 429) {
+      hold(item, Number(request.getResponseHeader("Retry-After")) || 10);
+      return;
+    }
     const body = request.response;
     const result = body && body.results && body.results[0];
     if (request.status === 200 && result) {

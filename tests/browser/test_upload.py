@@ -341,14 +341,50 @@ def test_files_chosen_before_the_script_runs_are_sent_too(page, running_app, tmp
     assert rows(page)["early.jpg"]["status"] == "ready"
 
 
+def test_over_the_upload_rate_limit_the_page_waits_and_goes_on(page, running_app):
+    log_in(page, running_app)
+    page.goto("/upload/")
+    refused: list[str] = []
+
+    def refuse_the_first(route):
+        if route.request.method == "POST" and not refused:
+            refused.append(route.request.url)
+            # What the rate limit middleware answers a page (HTML) over the limit.
+            route.fulfill(status=429, headers={"Retry-After": "2"}, body="Too many uploads")
+        else:
+            route.continue_()
+
+    page.route("**/upload/", refuse_the_first)
+    scenes = {
+        "limited-orange-circle.jpg": Scene("circle", "orange", 1, "large", "top", "purple",
+                                           "striped", 71),
+        "limited-blue-stars.jpg": Scene("star", "blue", 3, "small", None, "white", "dotted", 72),
+    }  # fmt: skip
+    drop(page, [payload(name, image_bytes(scene, name)) for name, scene in scenes.items()])
+
+    page.wait_for_function(
+        "() => document.getElementById('upload-summary').textContent.includes('going on in')"
+    )
+    wait_until_done(page)
+    assert len(refused) == 1
+    assert {row["status"] for row in rows(page).values()} == {"ready"}
+    assert "going on in" not in summary(page)
+
+
 def test_phone_sized_upload_page(browser, running_app):
     context = browser.new_context(
-        viewport={"width": 390, "height": 844}, base_url=running_app.url, is_mobile=True
+        viewport={"width": 390, "height": 844},
+        base_url=running_app.url,
+        is_mobile=True,
+        has_touch=True,
     )
     page = context.new_page()
     try:
         log_in(page, running_app)
         page.goto("/upload/")
+        # A touch screen: the buttons alone, no talk of dropping.
+        assert page.get_by_role("button", name="Choose photos").is_visible()
+        assert not page.get_by_text("Drop photos or folders here").is_visible()
         screenshot(page, "34-phone-upload-empty")
         scene = Scene("triangle", "yellow", 2, "large", None, "blue", "striped", 41)
         long_name = "a-photo-with-a-very-long-file-name-from-a-camera-roll-2024-07-14.jpg"
