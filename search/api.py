@@ -44,6 +44,7 @@ from search.services import (
     api_token_authenticate,
     display_filename,
     photos_create_many,
+    photos_delete,
     search_log_record,
 )
 from search.views import photo_file_response
@@ -353,6 +354,24 @@ def photos_detail(request: HttpRequest, photo_id: int):
         **photo_out(request, photo),
         "tags": [{"name": tag.name, "score": tag.score} for tag in tags],
     }
+
+
+@api.delete(
+    "/photos/{photo_id}",
+    response={204: None, **HIDDEN},
+    summary="Delete one of your photos",
+    description=(
+        "Deletes the photo with its files, vector, tags and near-duplicate pairs, and takes it "
+        "out of every album. Only your own photos: any other id answers 404, also a photo you "
+        "see through an album shared with you."
+    ),
+    operation_id="photos_delete",
+    tags=["photos"],
+)
+def photos_destroy(request: HttpRequest, photo_id: int):
+    if not photos_delete(owner=request.auth, photo_ids=[photo_id]):
+        raise Http404(f"No photo {photo_id}.")
+    return Status(204, None)
 
 
 FILE_RESPONSES = {

@@ -314,6 +314,64 @@ def photo_tags_for(*, photo: Photo | int, model_id: str) -> list[PhotoTag]:
     return list(PhotoTag.objects.filter(photo=photo, model_id=model_id).order_by("-score", "name"))
 
 
+def photo_tag_names_for(
+    *, photo_ids: Iterable[int], model_id: str, per_photo: int = 5
+) -> dict[int, list[str]]:
+    """The names of the most probable tags under ``model_id`` of each of ``photo_ids``, at
+    most ``per_photo`` each, most probable first: one query for a whole page of photos. Photos
+    without tags are absent. Does not check who may see the photos."""
+    names: dict[int, list[str]] = {}
+    rows = (
+        PhotoTag.objects.filter(photo_id__in=list(photo_ids), model_id=model_id)
+        .order_by("photo_id", "-score", "name")
+        .values_list("photo_id", "name")
+    )
+    for photo_id, name in rows:
+        photo_names = names.setdefault(photo_id, [])
+        if len(photo_names) < per_photo:
+            photo_names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class PhotoState:
+    id: int
+    filename: str
+    status: str  # a Photo.Status value
+    failure_reason: str
+    has_thumbnail: bool
+
+    @classmethod
+    def of(cls, photo: Photo) -> PhotoState:
+        return cls(
+            id=photo.pk,
+            filename=photo.original_filename,
+            status=photo.status,
+            failure_reason=photo.failure_reason,
+            has_thumbnail=bool(photo.thumbnail),
+        )
+
+
+def photo_states_for(*, user, photo_ids: Iterable[int]) -> list[PhotoState]:
+    """Where processing stands for those of ``photo_ids`` that ``user`` owns, in id order; the
+    others are left out without a word. One query."""
+    rows = (
+        Photo.objects.filter(owner=user, pk__in=list(photo_ids))
+        .order_by("pk")
+        .values_list("pk", "original_filename", "status", "failure_reason", "thumbnail")
+    )
+    return [
+        PhotoState(
+            id=pk,
+            filename=filename,
+            status=status,
+            failure_reason=reason,
+            has_thumbnail=bool(thumbnail),
+        )
+        for pk, filename, status, reason, thumbnail in rows
+    ]
+
+
 def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[tuple[str, int]]:
     """Every tag name given to the photos of ``photos_queryset`` under ``model_id``, with how
     many of those photos have it, sorted by name: the choices of a tag filter.

@@ -58,6 +58,13 @@ class PhotoRejected(ValueError):
         self.reason = reason
 
 
+def too_big_reason() -> str:
+    """Why a file over ``MEDIASEARCH_MAX_UPLOAD_BYTES`` is refused (the upload page's script
+    refuses such files before sending them, with these same words)."""
+    limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
+    return f"the file is larger than the {limit_mb} MB limit"
+
+
 @dataclass(frozen=True)
 class PhotoCreateResult:
     photo: Photo
@@ -72,8 +79,7 @@ def photo_create(*, owner, file: UploadedFile) -> PhotoCreateResult:
     """
     name = display_filename(file.name)
     if file.size is not None and file.size > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
-        limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
-        raise PhotoRejected(name, f"the file is larger than the {limit_mb} MB limit")
+        raise PhotoRejected(name, too_big_reason())
     try:
         image_format = identify_format(file, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
     except ImageDecodeError as exc:

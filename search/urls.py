@@ -8,6 +8,7 @@ urlpatterns = [
     path("search/image/", views.search_by_image, name="search_by_image"),
     path("upload/", views.upload, name="upload"),
     path("photos/", views.photo_list, name="photo_list"),
+    path("photos/status/", views.photo_status, name="photo_status"),
     path("photos/<int:pk>/", views.photo_detail, name="photo_detail"),
     path("photos/<int:pk>/similar/", views.photo_similar, name="photo_similar"),
     path("albums/", views.album_list, name="album_list"),

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -8,7 +11,9 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from search.charts import bar_chart
 from search.dashboard import (
@@ -50,13 +55,17 @@ from search.pipeline import (
 )
 from search.query import Strictness
 from search.selectors import (
+    PhotoState,
     SearchError,
+    SearchHit,
     albums_visible_to,
     api_tokens_for,
     dashboard_stats,
     near_duplicate_groups,
     photo_list_for,
     photo_search,
+    photo_states_for,
+    photo_tag_names_for,
     photo_tags_for,
     photos_owned_by,
     photos_visible_to,
@@ -65,6 +74,7 @@ from search.selectors import (
 )
 from search.services import (
     AlbumError,
+    UploadReport,
     album_add_photos,
     album_create,
     album_delete,
@@ -77,6 +87,7 @@ from search.services import (
     photos_create_many,
     photos_delete,
     search_log_record,
+    too_big_reason,
 )
 from workers.embedding.active import get_engine
 
@@ -93,6 +104,32 @@ CONTENT_TYPES = {
 
 
 RESULTS_PER_PAGE = 60
+# The upload page asks for the state of at most this many photos per request.
+MAX_STATUS_IDS = 200
+
+
+@dataclass(frozen=True)
+class ResultTile:
+    """A search hit as a grid tile shows it."""
+
+    photo: Photo
+    score: float
+    alt: str  # the photo's most probable tags, else its file name
+
+
+def result_tiles(hits: Sequence[SearchHit]) -> list[ResultTile]:
+    """Tiles for ``hits``, their tags fetched in one query under the active model."""
+    tags = photo_tag_names_for(
+        photo_ids=[hit.photo.pk for hit in hits], model_id=get_engine().model_id
+    )
+    return [
+        ResultTile(
+            photo=hit.photo,
+            score=hit.score,
+            alt=", ".join(tags.get(hit.photo.pk, ())) or hit.photo.original_filename,
+        )
+        for hit in hits
+    ]
 
 
 @login_required
@@ -162,6 +199,7 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
             "image_form": form if image_query else None,
             "outcome": outcome,
             "page": page,
+            "tiles": result_tiles(page.object_list) if page is not None else [],
             "error": error,
             "similar_to": similar_to,
             "image_query": image_query,
@@ -201,7 +239,7 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "photo": photo,
             "tags": photo_tags_for(photo=photo, model_id=model_id),
             "albums": albums_visible_to(request.user).filter(photos=photo),
-            "similar": similar,
+            "similar": result_tiles(similar) if similar is not None else None,
             "add_form": AddToAlbumForm(albums=own_albums) if own_albums else None,
             "is_owner": photo.owner == request.user,
         },
@@ -291,14 +329,29 @@ def album_add(request: HttpRequest) -> HttpResponse:
 
 
 def _ids(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
+    # Plain ASCII digits that fit a bigint; anything else is no id of ours.
+    return [
+        int(value) for value in values if value.isascii() and value.isdigit() and len(value) < 19
+    ]
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    # The upload page's script asks for JSON; a plain form post (no script) prefers HTML.
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("Accept")
 def upload(request: HttpRequest) -> HttpResponse:
+    """The upload form. A plain post stores the files and goes to the photo list; the page's
+    script sends each file on its own and asks for JSON: what became of it."""
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+    wants_json = form.is_bound and _wants_json(request)
     if form.is_bound and form.is_valid():
         report = photos_create_many(owner=request.user, files=form.cleaned_data["photos"])
+        if wants_json:
+            return _upload_answer(report)
         if report.created:
             messages.success(request, f"{len(report.created)} photo(s) uploaded and queued.")
         for photo in report.duplicates:
@@ -306,7 +359,66 @@ def upload(request: HttpRequest) -> HttpResponse:
         for reason in report.rejected:
             messages.error(request, reason)
         return redirect("search:photo_list")
-    return render(request, "search/upload.html", {"form": form})
+    if wants_json:
+        errors = [error for field_errors in form.errors.values() for error in field_errors]
+        return JsonResponse({"detail": " ".join(errors)}, status=400)
+    return render(
+        request,
+        "search/upload.html",
+        {
+            "form": form,
+            "max_bytes": settings.MEDIASEARCH_MAX_UPLOAD_BYTES,
+            "max_mb": settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024),
+            "too_big": too_big_reason(),
+        },
+    )
+
+
+def _upload_answer(report: UploadReport) -> JsonResponse:
+    return JsonResponse(
+        {
+            "created": len(report.created),
+            "duplicates": len(report.duplicates),
+            "rejected": len(report.rejected),
+            "results": [
+                {
+                    "filename": item.filename,
+                    "outcome": item.outcome,
+                    "reason": item.reason,
+                    "photo": _state_json(PhotoState.of(item.photo)) if item.photo else None,
+                }
+                for item in report.items
+            ],
+        }
+    )
+
+
+@login_required
+@require_GET
+@never_cache
+def photo_status(request: HttpRequest) -> JsonResponse:
+    """``?id=1&id=2``: where processing stands for those of the user's own photos; any other id
+    is left out of the answer, as if it did not exist."""
+    ids = _ids(request.GET.getlist("id"))
+    if len(ids) > MAX_STATUS_IDS:
+        return JsonResponse(
+            {"detail": f"Ask for at most {MAX_STATUS_IDS} photos at a time."}, status=400
+        )
+    states = photo_states_for(user=request.user, photo_ids=ids)
+    return JsonResponse({"photos": [_state_json(state) for state in states]})
+
+
+def _state_json(state: PhotoState) -> dict:
+    return {
+        "id": state.id,
+        "filename": state.filename,
+        "status": state.status,
+        "failure_reason": state.failure_reason,
+        "url": reverse("search:photo_detail", args=[state.id]),
+        "thumbnail": reverse("search:photo_thumbnail", args=[state.id])
+        if state.has_thumbnail
+        else None,
+    }
 
 
 @login_required

@@ -42,6 +42,9 @@ def running_app(tmp_path_factory) -> RunningApp:
         # The shipped model directly: the fallback would first wait for the hub to time out.
         "MEDIASEARCH_CLIP_MODEL": "MediaSearch-Demo",
         "MEDIASEARCH_CLIP_PRETRAINED": "demo",
+        # Every test logs in as admin; the default (10 per account in 5 minutes) would refuse
+        # the later ones. The other limits stay as shipped.
+        "MEDIASEARCH_RATE_LIMIT_LOGIN": "1000,1000/300",
     }
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)

@@ -39,13 +39,14 @@ def test_upload_wait_search_find_similar_and_open_a_photo(page, running_app, sce
     screenshot(page, "01-search-empty")
 
     page.get_by_role("link", name="Upload").click()
-    page.locator("input[type=file]").set_input_files([str(scene_files / name) for name in SCENES])
+    # Choosing the files sends them; the page follows each until it is processed.
+    page.locator("input[name=photos]").set_input_files([str(scene_files / n) for n in SCENES])
+    page.locator("#upload-summary[data-done=true]").wait_for(timeout=120_000)
+    assert page.locator(".upload-item .status-ready").count() == len(SCENES)
     screenshot(page, "02-upload")
-    page.get_by_role("button", name="Upload").click()
-    page.wait_for_url(re.compile(r"/photos/$"))
-    # The list refreshes itself while photos are processed.
-    page.locator(".status-ready").nth(len(SCENES) - 1).wait_for(timeout=120_000)
-    assert page.locator(".status-failed").count() == 0
+    page.get_by_role("link", name="See them on My photos").click()
+    listed = page.locator("table.photos").inner_text()
+    assert all(name in listed for name in SCENES)
     screenshot(page, "03-photos-ready")
 
     page.get_by_role("link", name="Search", exact=True).click()
@@ -136,10 +137,10 @@ def test_dashboard_retries_a_failure_and_switches_the_model_and_back(
     render(SCENES["green-square.jpg"]).save(broken, quality=90)
     broken.write_bytes(broken.read_bytes()[:2000])  # a whole header, then half the data
     page.goto("/upload/")
-    page.locator("input[type=file]").first.set_input_files(
+    page.locator("input[name=photos]").set_input_files(
         [str(broken), str(scene_files / "red-circles.jpg")]
     )
-    page.get_by_role("button", name="Upload").click()
+    page.locator("#upload-summary[data-done=true]").wait_for(timeout=120_000)
     page.goto("/photos/")
     page.locator("tr", has_text="broken.jpg").locator(".status-failed").wait_for(timeout=60_000)
 

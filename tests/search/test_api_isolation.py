@@ -123,6 +123,16 @@ def _detail(api, world):
     assert api.get(f"/api/photos/{world.bob_photo.pk}", token=world.token).status_code == 200
 
 
+@case("DELETE", "/api/photos/{photo_id}")
+def _delete(api, world):
+    pk = world.alice_photo.pk
+    assert_hidden(api.delete(f"/api/photos/{pk}", token=world.token), f"No photo {pk}.")
+    alice_album_unchanged(world)
+    own = api.delete(f"/api/photos/{world.bob_photo.pk}", token=world.token)
+    assert own.status_code == 204
+    assert not Photo.objects.filter(pk=world.bob_photo.pk).exists()
+
+
 def _file_case(kind: str):
     @case("GET", f"/api/photos/{{photo_id}}/{kind}")
     def check(api, world):

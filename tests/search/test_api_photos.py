@@ -227,3 +227,58 @@ def test_me_names_the_caller_with_counts(api, alice, alice_token, bob):
         "shared_albums": 0,
     }
     assert Photo.objects.aggregate(n=Count("id"))["n"] == 3
+
+
+def test_delete_removes_the_photo_its_files_and_its_album_places(
+    api, alice, alice_token, django_capture_on_commit_callbacks
+):
+    from search.models import Album, Embedding, PhotoTag
+    from search.services import album_add_photos, album_create
+
+    photo, other = (
+        ready_photo(alice, "a.jpg", color="red"),
+        ready_photo(alice, "b.jpg", color="blue"),
+    )
+    album = album_create(owner=alice, name="Trip")
+    album_add_photos(album=album, photo_ids=[photo.pk, other.pk])
+    storage = photo.file.storage
+    names = [photo.file.name, photo.thumbnail.name, photo.preview.name]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"/api/photos/{photo.pk}", token=alice_token)
+
+    assert (response.status_code, response.content) == (204, b"")
+    assert not Photo.objects.filter(pk=photo.pk).exists()
+    assert not Embedding.objects.filter(photo_id=photo.pk).exists()
+    assert not PhotoTag.objects.filter(photo_id=photo.pk).exists()
+    assert [storage.exists(name) for name in names] == [False, False, False]
+    assert list(Album.objects.get(pk=album.pk).photos.all()) == [other]
+    assert storage.exists(other.file.name)
+    again = api.delete(f"/api/photos/{photo.pk}", token=alice_token)
+    assert (again.status_code, again.json()) == (404, {"detail": f"No photo {photo.pk}."})
+
+
+def test_delete_is_only_for_the_owner_not_for_those_who_see_it(
+    api, alice, bob, bob_token, staff_token
+):
+    from search.services import album_add_photos, album_create, album_share
+
+    photo = ready_photo(alice)
+    album = album_create(owner=alice, name="Shared")
+    album_add_photos(album=album, photo_ids=[photo.pk])
+    album_share(album=album, usernames=["bob"])
+    assert api.get(f"/api/photos/{photo.pk}", token=bob_token).status_code == 200
+
+    for token in (bob_token, staff_token):
+        response = api.delete(f"/api/photos/{photo.pk}", token=token)
+        assert (response.status_code, response.json()) == (404, {"detail": f"No photo {photo.pk}."})
+
+    photo.refresh_from_db()
+    assert (photo.owner, photo.status) == (alice, "ready")
+    assert photo.file.storage.exists(photo.file.name)
+
+
+def test_delete_of_an_id_no_photo_has_is_404(api, alice_token):
+    for pk in (999999, 2**63 + 5):
+        response = api.delete(f"/api/photos/{pk}", token=alice_token)
+        assert (response.status_code, response.json()) == (404, {"detail": f"No photo {pk}."})

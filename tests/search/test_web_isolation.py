@@ -135,6 +135,14 @@ def _photo_urls(client, world):
     assert own.status_code == 200
 
 
+@case("search:photo_status")
+def _photo_status(client, world):
+    ids = [world.alice_photo.pk, GUESS, world.bob_photo.pk]
+    response = client.get(reverse("search:photo_status"), {"id": ids})
+    shows_nothing_of_alices(response)
+    assert [photo["id"] for photo in response.json()["photos"]] == [world.bob_photo.pk]
+
+
 @case("search:home")
 def _home(client, world):
     for pk in (world.alice_photo.pk, GUESS):

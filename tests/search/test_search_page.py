@@ -1,0 +1,102 @@
+"""The search page's result grid: alt text from tags (one query a page), keyboard hooks."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from search.models import PhotoTag
+from search.selectors import photo_tag_names_for, photo_tags_for
+from search.services import photo_create, photo_embed
+from tests.conftest import encode, upload_file
+from tests.search.test_tags import ready_photo
+from workers.embedding.active import get_engine
+from workers.embedding.demo.scenes import Scene, render
+
+pytestmark = pytest.mark.django_db
+
+SHAPES = [("star", "red"), ("circle", "blue"), ("square", "green"), ("triangle", "yellow")]
+
+
+def alt_texts(page: str) -> dict[str, str]:
+    """title (the file name) → alt text of each result tile."""
+    tiles = re.findall(
+        r'<a class="tile-link" href="[^"]+" title="([^"]+)">\s*<img [^>]*alt="([^"]*)"', page
+    )
+    return dict(tiles)
+
+
+def tag_queries(captured) -> list[str]:
+    return [query["sql"] for query in captured if 'FROM "search_phototag"' in query["sql"]]
+
+
+def search_all(client):
+    return client.get(reverse("search:home"), {"q": "a shape", "strictness": "all"})
+
+
+def test_result_tiles_describe_photos_by_their_tags(alice_client, alice):
+    star = ready_photo(alice, shape="star", colour="red")
+    bare = ready_photo(alice, shape="circle", colour="blue", name="untagged.jpg")
+    PhotoTag.objects.filter(photo=bare).delete()
+
+    page = search_all(alice_client).text
+
+    tags = [tag.name for tag in photo_tags_for(photo=star, model_id=get_engine().model_id)]
+    assert set(tags) == {"red", "star", "plain", "white background"}
+    assert alt_texts(page) == {"red-star.jpg": ", ".join(tags), "untagged.jpg": "untagged.jpg"}
+
+
+def test_tags_of_a_whole_page_come_in_one_query(alice_client, alice):
+    ready_photo(alice, shape="star", colour="red")
+    with CaptureQueriesContext(connection) as one:
+        search_all(alice_client)
+    for shape, colour in SHAPES[1:]:
+        ready_photo(alice, shape=shape, colour=colour)
+
+    with CaptureQueriesContext(connection) as four:
+        page = search_all(alice_client).text
+
+    assert len(alt_texts(page)) == 4
+    # The filter's tag choices read tags too: one query for those, one for the tiles.
+    assert len(tag_queries(four)) == len(tag_queries(one)) == 2
+    assert len(four) == len(one)
+
+
+def test_tag_names_are_the_most_probable_first_and_capped(alice):
+    photo = ready_photo(alice, shape="star", colour="red")
+    model_id = get_engine().model_id
+    every = [tag.name for tag in photo_tags_for(photo=photo, model_id=model_id)]
+
+    assert photo_tag_names_for(photo_ids=[photo.pk], model_id=model_id) == {photo.pk: every}
+    assert photo_tag_names_for(photo_ids=[photo.pk], model_id=model_id, per_photo=2) == {
+        photo.pk: every[:2]
+    }
+    assert photo_tag_names_for(photo_ids=[photo.pk], model_id="another/model") == {}
+
+
+def test_similar_photos_on_a_photo_page_have_alt_text_from_tags(alice_client, alice):
+    star_image = render(Scene("star", "red", 1, "large", "middle", "white", "plain", 0), (320, 320))
+    star = ready_photo(alice, shape="star", colour="red")
+    copy = photo_create(owner=alice, file=upload_file("copy.jpg", encode(star_image, quality=60)))
+    photo_embed(photo_id=copy.photo.pk)
+
+    page = alice_client.get(reverse("search:photo_detail", args=[star.pk])).text
+
+    tags = photo_tag_names_for(photo_ids=[copy.photo.pk], model_id=get_engine().model_id)
+    assert alt_texts(page) == {"copy.jpg": ", ".join(tags[copy.photo.pk])}
+    assert '<script src="/static/js/grid.js" defer></script>' in page
+
+
+def test_the_result_grid_is_ready_for_the_keyboard(alice_client, alice):
+    ready_photo(alice, shape="star", colour="red")
+
+    page = search_all(alice_client).text
+
+    assert '<ol class="grid" aria-label="Results" data-keyboard-grid>' in page
+    assert 'id="keys-help" hidden' in page  # shown by the script, which makes it true
+    assert 'loading="lazy"' in page
+    for script in ("search.js", "grid.js"):
+        assert f'<script src="/static/js/{script}" defer></script>' in page
+    assert "<script>" not in page
