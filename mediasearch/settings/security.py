@@ -53,7 +53,8 @@ def _rate(name: str, default: str) -> dict[str, int]:
 
 MEDIASEARCH_RATE_LIMITS = {
     "login": _rate("MEDIASEARCH_RATE_LIMIT_LOGIN", "10,50/300"),
-    "upload": _rate("MEDIASEARCH_RATE_LIMIT_UPLOAD", "60,120/60"),
+    # The upload page sends one file per request: 600 a minute lets a folder go at full speed.
+    "upload": _rate("MEDIASEARCH_RATE_LIMIT_UPLOAD", "600,1200/60"),
     "search": _rate("MEDIASEARCH_RATE_LIMIT_SEARCH", "120,600/60"),
 }
 
