@@ -70,6 +70,7 @@ def test_text_search_page_shows_ranked_results_with_scores(alice_client, alice):
     assert reverse("search:photo_thumbnail", args=[photo.pk]) in page
     assert reverse("search:photo_similar", args=[photo.pk]) in page
     assert 'class="score"' in page
+    assert "1 photo, all ranked by likeness" in page  # "show all" claims no good match
 
 
 def test_image_search_refuses_a_non_image_clearly(alice_client):
