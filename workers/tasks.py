@@ -31,10 +31,8 @@ logger = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, DatabaseError, OSError, ConnectionError)
 MAX_RETRIES = 8
-
-
-@shared_task(
-    bind=True,
+# Every task: acknowledged only once done, transient errors retried with backoff and jitter.
+RETRYING = dict(
     acks_late=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=2,
@@ -42,6 +40,9 @@ MAX_RETRIES = 8
     retry_jitter=True,
     max_retries=MAX_RETRIES,
 )
+
+
+@shared_task(bind=True, **RETRYING)
 def embed_photo(self, photo_id: int) -> str | None:
     """Embed a photo, with other waiting photos in the same batch. Safe to run twice.
 
@@ -68,14 +69,7 @@ def embed_photo(self, photo_id: int) -> str | None:
     return str(status) if status else None
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=MAX_RETRIES,
-)
+@shared_task(**RETRYING)
 def find_near_duplicates(photo_ids: list[int], model_id: str) -> int:
     """Record the near-duplicate pairs of freshly embedded photos. Safe to run twice.
 
@@ -98,51 +92,34 @@ def sweep_photos() -> int:
 
 # Model switch steps: each takes the ClipModel row's id, checks its state first, and is safe to
 # run twice (see search.model_switch).
-_retrying = dict(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=MAX_RETRIES,
-)
-
-
-@shared_task(**_retrying)
+@shared_task(**RETRYING)
 def model_prepare(model_pk: int) -> None:
     model_switch.model_prepare(model_pk=model_pk)
 
 
-@shared_task(**_retrying)
+@shared_task(**RETRYING)
 def model_backfill(model_pk: int) -> int:
     return model_switch.model_backfill(model_pk=model_pk)
 
 
-@shared_task(**_retrying)
+@shared_task(**RETRYING)
 def model_retire(model_pk: int) -> int:
     return model_switch.model_retire(model_pk=model_pk)
 
 
-@shared_task(**_retrying)
+@shared_task(**RETRYING)
 def model_after_switch(model_pk: int) -> None:
     model_switch.model_after_switch(model_pk=model_pk)
 
 
-@shared_task(**_retrying)
+@shared_task(**RETRYING)
 def reembed_photos(photo_ids: list[int]) -> int:
     """Recompute the active model's vectors of these ready photos. Safe to run twice."""
     photos = list(Photo.objects.filter(pk__in=photo_ids, status=Photo.Status.READY))
     return model_switch.photos_embed_ready(engine=get_engine(), photos=photos)
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=MAX_RETRIES,
-)
+@shared_task(**RETRYING)
 def retag_photos(photo_ids: list[int]) -> int:
     """Recompute these photos' tags from their stored vectors under this worker's model (after
     a vocabulary change). Safe to run twice. Returns how many photos' tags changed."""
