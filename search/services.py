@@ -32,7 +32,7 @@ from search.models import (
     photo_upload_to,
 )
 from search.query import SearchFilters
-from search.selectors import photos_nearest
+from search.selectors import photos_nearest, search_choices_changed
 from search.vector_index import ensure_vector_index
 from workers.embedding.active import get_engine, get_tagger
 from workers.embedding.images import (
@@ -308,6 +308,7 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 processed_at=now,
                 updated_at=now,
             )
+        transaction.on_commit(search_choices_changed)  # new cameras and tags to filter by
 
 
 def _tags_of(vectors, *, model_id: str) -> list[Tags] | None:
@@ -404,6 +405,8 @@ def photos_retag(
             )
         photos += len(rows)
         after = rows[-1][0]
+    if changed:
+        search_choices_changed()  # the tag filter's names and counts
     return RetagResult(photos=photos, changed=changed)
 
 
@@ -517,6 +520,7 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
         deleted = [photo.pk for photo in photos]
         Photo.objects.filter(pk__in=deleted).delete()
         transaction.on_commit(partial(_files_delete, files))
+        transaction.on_commit(search_choices_changed)
     if deleted:
         logger.info("user %s deleted photos %s", owner.pk, deleted)
     return deleted
@@ -714,18 +718,21 @@ def album_rename(*, album: Album, name: str) -> Album:
 def album_delete(*, album: Album) -> None:
     """Delete the album; its photos stay in their owner's library."""
     album.delete()
+    search_choices_changed()  # its photos are no longer visible to those it was shared with
 
 
 def album_add_photos(*, album: Album, photo_ids: list[int]) -> int:
     """Add photos of the album's owner to it (others' photos are ignored); return how many."""
     photos = list(Photo.objects.filter(owner=album.owner, pk__in=photo_ids).exclude(albums=album))
     album.photos.add(*photos)
+    search_choices_changed()
     return len(photos)
 
 
 def album_remove_photos(*, album: Album, photo_ids: list[int]) -> int:
     photos = list(album.photos.filter(pk__in=photo_ids))
     album.photos.remove(*photos)
+    search_choices_changed()
     return len(photos)
 
 
@@ -740,11 +747,13 @@ def album_share(*, album: Album, usernames: list[str]) -> list:
         raise AlbumError("No such user: " + ", ".join(sorted(unknown)))
     users = [user for user in users if user.pk != album.owner_id]
     album.shared_with.add(*users)
+    search_choices_changed()
     return users
 
 
 def album_unshare(*, album: Album, usernames: list[str]) -> None:
     album.shared_with.remove(*album.shared_with.filter(username__in=usernames))
+    search_choices_changed()
 
 
 # --- the search log -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -115,6 +115,9 @@ class ResultTile:
     photo: Photo
     score: float
     alt: str  # the photo's most probable tags, else its file name
+    detail_url: str
+    thumbnail_url: str
+    similar_url: str
 
 
 def result_tiles(hits: Sequence[SearchHit]) -> list[ResultTile]:
@@ -122,14 +125,30 @@ def result_tiles(hits: Sequence[SearchHit]) -> list[ResultTile]:
     tags = photo_tag_names_for(
         photo_ids=[hit.photo.pk for hit in hits], model_id=get_engine().model_id
     )
+    # Three URLs a tile, sixty tiles a page: resolving each was a fifth of a search's time.
+    detail, thumbnail, similar = (
+        _photo_url_maker(name)
+        for name in ("search:photo_detail", "search:photo_thumbnail", "search:photo_similar")
+    )
     return [
         ResultTile(
             photo=hit.photo,
             score=hit.score,
             alt=", ".join(tags.get(hit.photo.pk, ())) or hit.photo.original_filename,
+            detail_url=detail(hit.photo.pk),
+            thumbnail_url=thumbnail(hit.photo.pk),
+            similar_url=similar(hit.photo.pk),
         )
         for hit in hits
     ]
+
+
+def _photo_url_maker(name: str) -> Callable[[int], str]:
+    """``lambda pk: reverse(name, args=[pk])`` for a URL whose only argument is a photo id,
+    resolved once."""
+    marker = 918273645  # stands for the id; the rest of the path is fixed text
+    prefix, suffix = reverse(name, args=[marker]).split(str(marker))
+    return lambda pk: f"{prefix}{int(pk)}{suffix}"
 
 
 @login_required
@@ -206,7 +225,9 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
             "querystring": _querystring_without_page(request),
             "filters_open": form.is_bound
             and any(form.data.get(name) for name in form.filter_names),
-            "photo_count": photos_visible_to(request.user).count(),
+            # Called by the template only where it is shown: a count of a large library is
+            # not free, and a page of results does not need it.
+            "photo_count": photos_visible_to(request.user).count,
         },
     )
 

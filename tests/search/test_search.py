@@ -80,7 +80,7 @@ def test_a_good_match_is_shown_and_a_query_without_one_says_so(alice):
 
     assert len(found.hits) == 4 and found.min_score is not None
     assert all(hit.score >= found.min_score for hit in found.hits)
-    assert (absent.hits, absent.hidden) == ([], 4)
+    assert (list(absent.hits), absent.hidden) == ([], 4)
     assert absent.best_hidden_score < absent.min_score
     assert len(everything.hits) == 4 and everything.min_score is None
 
@@ -128,7 +128,7 @@ def test_text_steers_a_similar_photo_search(alice, shapes_library):
     assert [colour for colour, _ in kinds(but_blue[:2], shapes_library)] == ["blue", "blue"]
     assert first(("blue", "circle"), but_blue) < first(("blue", "circle"), like_it)
     assert first(("blue", "circle"), but_blue) <= 2
-    assert photo.pk not in [hit.photo.pk for hit in like_it + but_blue]
+    assert photo.pk not in [hit.photo.pk for hit in [*like_it, *but_blue]]
 
 
 def test_a_purely_negative_query_is_refused_with_a_reason(alice):

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from search.models import PhotoTag
-from search.selectors import photo_tag_names_for, photo_tags_for
-from search.services import photo_create, photo_embed
+from search.selectors import photo_tag_names_for, photo_tags_for, search_choices_changed
+from search.services import album_create, photo_create, photo_embed, photos_delete
 from tests.conftest import encode, upload_file
 from tests.search.test_tags import ready_photo
 from workers.embedding.active import get_engine
@@ -50,10 +50,12 @@ def test_result_tiles_describe_photos_by_their_tags(alice_client, alice):
 
 def test_tags_of_a_whole_page_come_in_one_query(alice_client, alice):
     ready_photo(alice, shape="star", colour="red")
+    search_choices_changed()  # as the commit would (the test's transaction never commits)
     with CaptureQueriesContext(connection) as one:
         search_all(alice_client)
     for shape, colour in SHAPES[1:]:
         ready_photo(alice, shape=shape, colour=colour)
+    search_choices_changed()
 
     with CaptureQueriesContext(connection) as four:
         page = search_all(alice_client).text
@@ -62,6 +64,36 @@ def test_tags_of_a_whole_page_come_in_one_query(alice_client, alice):
     # The filter's tag choices read tags too: one query for those, one for the tiles.
     assert len(tag_queries(four)) == len(tag_queries(one)) == 2
     assert len(four) == len(one)
+
+
+def filter_choices(client) -> dict[str, list[str]]:
+    form = search_all(client).context["form"]
+    return {
+        name: [value for value, _ in form.fields[name].choices[1:]] for name in ("tag", "album")
+    }
+
+
+def test_filter_choices_are_cached_until_the_library_changes(
+    alice_client, alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ready_photo(alice, shape="star", colour="red")
+    first = filter_choices(alice_client)
+    assert "red" in first["tag"] and "blue" not in first["tag"]
+
+    with CaptureQueriesContext(connection) as again:
+        assert filter_choices(alice_client) == first
+    assert len(tag_queries(again)) == 1  # the tiles' tags; the choices came from the cache
+
+    with django_capture_on_commit_callbacks(execute=True):
+        blue = ready_photo(alice, shape="square", colour="blue")
+    assert "blue" in filter_choices(alice_client)["tag"]
+
+    album = album_create(owner=alice, name="Trip")  # albums are read fresh every time
+    assert filter_choices(alice_client)["album"] == [album.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        photos_delete(owner=alice, photo_ids=[blue.pk])
+    assert "blue" not in filter_choices(alice_client)["tag"]
 
 
 def test_tag_names_are_the_most_probable_first_and_capped(alice):
