@@ -37,6 +37,35 @@ def clustered_unit_vectors(
     return out
 
 
+def topical_unit_vectors(
+    rng: np.random.Generator, n: int, dim: int, topics: int, seed: int
+) -> np.ndarray:
+    """Unit vectors shaped more like a photo library's CLIP embeddings: every vector shares a
+    common direction (CLIP's embeddings sit in a narrow cone: unrelated photos score about
+    0.4), then one of ``topics`` topics, then one of 50 sub-topics of it (a scene, an event:
+    about 20 photos each at 1M vectors), then noise of its own. Unrelated vectors score about
+    0.40, the same topic 0.60, the same sub-topic 0.80.
+
+    ``seed`` fixes the directions, so queries can be drawn from the same topics."""
+    directions = np.random.default_rng(seed)
+
+    def unit(count: int) -> np.ndarray:
+        block = directions.standard_normal((count, dim), dtype=np.float32)
+        return block / np.linalg.norm(block, axis=1, keepdims=True)
+
+    common, topic_directions, subtopic_directions = unit(1)[0], unit(topics), unit(topics * 50)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 50_000):
+        count = min(50_000, n - start)
+        topic = rng.integers(0, topics, count)
+        subtopic = topic * 50 + rng.integers(0, 50, count)
+        noise = rng.standard_normal((count, dim), dtype=np.float32) / np.sqrt(dim)
+        block = (0.7 * common + 0.5 * topic_directions[topic]
+                 + 0.5 * subtopic_directions[subtopic] + 0.5 * noise)  # fmt: skip
+        out[start : start + count] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
 def exact_top_10(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """The true top 10 of each query, in float64, a block of vectors at a time (1M x 512 in
     float64 would be 4 GB at once)."""
@@ -94,7 +123,14 @@ def main() -> None:
     parser.add_argument("--ef-search", default="40,100,200")
     parser.add_argument("--storage", default="halfvec,vector")
     parser.add_argument(
-        "--spread", type=float, default=1.5, help="noise around cluster centres (higher: harder)"
+        "--shape",
+        choices=("islands", "topics"),
+        default="islands",
+        help="islands: isolated clusters of 50 (hard for HNSW at scale); topics: a common "
+        "direction, topics and sub-topics (closer to CLIP embeddings of photos)",
+    )
+    parser.add_argument(
+        "--spread", type=float, default=1.5, help="islands: noise around centres (higher: harder)"
     )
     parser.add_argument("--exact-queries", type=int, default=20, help="for the exact scans")
     parser.add_argument(
@@ -109,10 +145,15 @@ def main() -> None:
     from django.db import connection
 
     rng = np.random.default_rng(1)
-    centres = rng.standard_normal((max(args.size // 50, 10), args.dim), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    vectors = clustered_unit_vectors(rng, args.size, args.dim, centres, args.spread)
-    queries = clustered_unit_vectors(rng, args.queries, args.dim, centres, args.spread)
+    if args.shape == "islands":
+        centres = rng.standard_normal((max(args.size // 50, 10), args.dim), dtype=np.float32)
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        vectors = clustered_unit_vectors(rng, args.size, args.dim, centres, args.spread)
+        queries = clustered_unit_vectors(rng, args.queries, args.dim, centres, args.spread)
+    else:
+        topics = max(args.size // 1000, 10)
+        vectors = topical_unit_vectors(rng, args.size, args.dim, topics, seed=7)
+        queries = topical_unit_vectors(rng, args.queries, args.dim, topics, seed=7)
     truth = exact_top_10(vectors, queries)
 
     connection.ensure_connection()

@@ -119,10 +119,13 @@ def main() -> None:
 
     stack.start(model=args.model, pretrained=args.pretrained)
     import torch
+    from django.conf import settings
 
-    from workers.embedding.active import get_engine
+    from workers.embedding.active import get_engine, use_torch_threads
 
     paths = photo_set(Path(args.photos_dir), phone=args.phone, web=args.web)
+    # Both paths run as a worker process would: on the worker's torch threads (default: cores).
+    use_torch_threads(settings.MEDIASEARCH_WORKER_TORCH_THREADS)
     engine = get_engine()
     print(f"model {engine.model_id}, torch threads {torch.get_num_threads()}, "
           f"{args.phone} phone + {args.web} web photos, {args.rounds} rounds")  # fmt: skip

@@ -10,13 +10,14 @@ import logging
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from workers.embedding.active import get_engine
+from workers.embedding.active import get_engine, use_torch_threads
 
 logger = logging.getLogger(__name__)
 
 
 @worker_process_init.connect
 def load_model_in_pool_process(**_):
+    use_torch_threads(settings.MEDIASEARCH_WORKER_TORCH_THREADS)
     if not settings.MEDIASEARCH_WARM_UP:
         return
     engine = get_engine()

@@ -23,6 +23,11 @@ MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)
 # Threads a worker decodes and resizes a batch's photos on (Pillow runs them in parallel).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 MEDIASEARCH_DECODE_THREADS = env_int("MEDIASEARCH_DECODE_THREADS", min(_CORES or 1, 8))
+# Torch threads per process (0: one per core). Web processes encode one short query per request
+# and serve requests in parallel: one thread each. A worker's batches use the cores; on a host
+# shared with the web server, give the worker the cores the web server leaves free.
+MEDIASEARCH_TORCH_THREADS = env_int("MEDIASEARCH_TORCH_THREADS", 1)
+MEDIASEARCH_WORKER_TORCH_THREADS = env_int("MEDIASEARCH_WORKER_TORCH_THREADS", 0)
 # Weak-match cut-offs as JSON, {"text": {"loose": …, "normal": …, "strict": …}, "image": {…}};
 # empty: the demo model's measured calibration, or generic CLIP figures (see search.relevance).
 MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")

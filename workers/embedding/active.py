@@ -29,6 +29,26 @@ _lock = threading.Lock()
 # switch, the incoming one's. Older ones are let go so that memory does not keep growing.
 _engines: dict[ModelSpec, ClipEngine] = {}
 _KEEP_ENGINES = 2
+_torch_threads: int | None = None
+
+
+def use_torch_threads(count: int) -> None:
+    """Run this process's model on ``count`` threads (torch's intra-op pool; 0: one per core).
+
+    Web processes encode one short query at a time, many requests at once: one thread each
+    (``MEDIASEARCH_TORCH_THREADS``). A pool of threads that outnumbers the free cores stalls
+    at every barrier: a 2 ms query encode took 200 ms while another process kept one of two
+    cores busy. Workers run large batches and call this at start with
+    ``MEDIASEARCH_WORKER_TORCH_THREADS``.
+    """
+    global _torch_threads
+    import torch
+
+    if count > 0:
+        torch.set_num_threads(count)
+    _torch_threads = count
+
+
 _spec_provider: Callable[[], ModelSpec] | None = None
 
 
@@ -64,6 +84,8 @@ def engine_for(spec: ModelSpec) -> ClipEngine:
     with _lock:
         engine = _engines.get(spec)
         if engine is None:
+            if _torch_threads is None:  # a worker has set its own already
+                use_torch_threads(settings.MEDIASEARCH_TORCH_THREADS)
             options = {
                 "device": settings.MEDIASEARCH_CLIP_DEVICE,
                 "cache_dir": settings.MEDIASEARCH_CLIP_CACHE_DIR,
