@@ -134,6 +134,10 @@ def make_user(stack: Stack, name: str) -> tuple[requests.Session, str]:
     )  # fmt: skip
     token = stack.manage("create_api_token", name).strip().splitlines()[-1]
     session = requests.Session()
+    # A new connection per request: requests from several threads share this session, and a
+    # kept-alive connection that gunicorn closes (2 s idle) while one reuses it would be
+    # counted as an error of the app's (requests does not retry it, browsers do).
+    session.headers["Connection"] = "close"
     session.get(f"{stack.url}/accounts/login/")
     session.post(
         f"{stack.url}/accounts/login/",
@@ -169,7 +173,7 @@ def wait_until_processed(stack: Stack, token: str, expected: int, timeout: float
 
 def one_request(stack: Stack, person, rng: random.Random, seed_ids: list[int], number: int):
     """One visit of the mix: a text search (60%), a page view (30%) or an API upload (10%).
-    Returns the kind and whether it succeeded."""
+    Returns the kind and what went wrong (None: nothing)."""
     session, token = person
     roll = rng.random()
     try:
@@ -186,9 +190,9 @@ def one_request(stack: Stack, person, rng: random.Random, seed_ids: list[int], n
             kind = "upload"
             data = scene_jpeg(10_000_000 + number)
             response = upload(stack, token, [(f"load-{number}.jpg", data)])
-    except requests.RequestException:
-        return kind, False
-    return kind, response.status_code == 200
+    except requests.RequestException as exc:
+        return kind, type(exc).__name__
+    return kind, None if response.status_code == 200 else f"HTTP {response.status_code}"
 
 
 class Recorder:
@@ -197,13 +201,15 @@ class Recorder:
     def __init__(self) -> None:
         self.timings: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.problems: dict[str, int] = defaultdict(int)
         self.lock = threading.Lock()
 
-    def record(self, kind: str, ok: bool, milliseconds: float) -> None:
+    def record(self, kind: str, problem: str | None, milliseconds: float) -> None:
         with self.lock:
             self.timings[kind].append(milliseconds)
-            if not ok:
+            if problem is not None:
                 self.errors[kind] += 1
+                self.problems[f"{kind}: {problem}"] += 1
 
     def report(self, wall: float) -> dict:
         total = sum(len(v) for v in self.timings.values())
@@ -218,6 +224,7 @@ class Recorder:
                 "errors": self.errors[kind],
             }
         report["errors"] = sum(self.errors.values())
+        report["problems"] = dict(self.problems)
         return report
 
 
@@ -232,8 +239,8 @@ def mixed_load(stack: Stack, users: list, seconds: float, seed_ids: list[int]) -
         rng = random.Random(index)
         while time.monotonic() < stop_at:
             started = time.perf_counter()
-            kind, ok = one_request(stack, users[index], rng, seed_ids, next(numbers))
-            recorder.record(kind, ok, (time.perf_counter() - started) * 1000)
+            kind, problem = one_request(stack, users[index], rng, seed_ids, next(numbers))
+            recorder.record(kind, problem, (time.perf_counter() - started) * 1000)
 
     threads = [threading.Thread(target=person, args=(i,)) for i in range(len(users))]
     started = time.monotonic()
@@ -257,8 +264,8 @@ def fixed_rate_load(
     pool = ThreadPoolExecutor(max_workers=64)
 
     def send(due: float, person, request_rng: random.Random, number: int) -> None:
-        kind, ok = one_request(stack, person, request_rng, seed_ids, number)
-        recorder.record(kind, ok, (time.perf_counter() - due) * 1000)
+        kind, problem = one_request(stack, person, request_rng, seed_ids, number)
+        recorder.record(kind, problem, (time.perf_counter() - due) * 1000)
 
     started = time.perf_counter()
     due = started
@@ -277,6 +284,8 @@ def print_report(report: dict) -> None:
     for kind, row in report["kinds"].items():
         print(f"| {kind} | {row['n']} | {row['p50']:.0f} | {row['p95']:.0f} | "
               f"{row['p99']:.0f} | {row['errors']} |")  # fmt: skip
+    for problem, count in sorted(report["problems"].items()):
+        print(f"error: {problem} x {count}")
 
 
 def burst(stack: Stack, token: str, count: int, threads: int = 8, per_request: int = 10) -> dict:
@@ -309,6 +318,15 @@ def burst(stack: Stack, token: str, count: int, threads: int = 8, per_request: i
         "by_status": me["photos_by_status"],
         "photos": me["photos"],
     }
+
+
+def print_app_errors(log: Path) -> None:
+    """The app's own account of what failed (its log goes with the temp folder)."""
+    lines = log.read_text(errors="replace").splitlines()
+    for index, line in enumerate(lines):
+        if "ERROR" in line or line.startswith("Traceback"):
+            print("\n".join(lines[index : index + 30]))
+            return
 
 
 def main() -> None:
@@ -394,6 +412,8 @@ def main() -> None:
             and result["by_status"].get("ready") == args.burst
         )
         print("\nresult:", "no errors, nothing lost, nothing duplicated" if ok else "PROBLEMS")
+        if not ok:
+            print_app_errors(folder / "app.log")
         sys.exit(0 if ok else 1)
     finally:
         stack.stop()
