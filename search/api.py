@@ -7,7 +7,7 @@ Anything the caller may not see answers 404, exactly as an id that does not exis
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,7 +17,7 @@ from django.urls import reverse
 from ninja import File, Form, NinjaAPI, Query, Schema, Status, Swagger, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from search.forms import QUERY_HELP
 from search.models import Album, Photo
@@ -156,6 +156,24 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def unknown_endpoint(request: HttpRequest, path: str) -> JsonResponse:
     """Any other address under /api/ (mounted after the API's own URLs)."""
     return JsonResponse({"detail": "No such API endpoint; see /api/docs."}, status=404)
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (JSON can carry one as "\ud800")
+    # cannot be encoded as UTF-8: either would fail in the database, as a 500.
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("Unpaired surrogates are not allowed.") from None
+    return value
+
+
+# Every string the API takes from the client; the pattern tells the schema's readers about NUL.
+Text = Annotated[
+    str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+]
 
 
 # What every operation may answer besides its success.
@@ -466,7 +484,7 @@ def me(request: HttpRequest):
 
 
 class SearchParams(Schema):
-    q: str = Field("", max_length=500, description=QUERY_HELP)
+    q: Text = Field("", max_length=500, description=QUERY_HELP)
     strictness: Strictness | None = Field(
         None,
         description="how good a match must be; `all` ranks every photo. Default: `normal`, "
@@ -475,10 +493,10 @@ class SearchParams(Schema):
     sort: Sort = Sort.RELEVANCE
     taken_after: date | None = Field(None, description="taken on or after this day")
     taken_before: date | None = Field(None, description="taken on or before this day")
-    camera: str = Field("", max_length=100, description="camera make or model, exactly")
+    camera: Text = Field("", max_length=100, description="camera make or model, exactly")
     has_location: bool | None = None
     album: int | None = Field(None, description="only photos in this album (its id)")
-    tag: str = Field("", max_length=100, description="only photos with this zero-shot tag")
+    tag: Text = Field("", max_length=100, description="only photos with this zero-shot tag")
     owner: int | None = Field(None, description="staff only: photos uploaded by this user id")
     page: int = Field(1, ge=1)
     page_size: int = Field(50, ge=1, le=200)
@@ -635,11 +653,11 @@ class AlbumOut(Schema):
 
 
 class AlbumIn(Schema):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class AlbumPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Text | None = Field(None, min_length=1, max_length=200)
 
 
 class PhotoIdsIn(Schema):
@@ -647,7 +665,7 @@ class PhotoIdsIn(Schema):
 
 
 class UsernamesIn(Schema):
-    usernames: list[str] = Field(min_length=1, max_length=100)
+    usernames: list[Text] = Field(min_length=1, max_length=100)
 
 
 class PhotosAddedOut(Schema):

@@ -206,3 +206,31 @@ def test_album_list_queries_do_not_grow_with_albums(
         album_share(album=album, usernames=["bob"])
     with django_assert_max_num_queries(4):  # token, last use, albums, their shares
         api.get("/api/albums", token=alice_token)
+
+
+# Found by Schemathesis (test_api_fuzz.py): a NUL reached PostgreSQL as a 500. A lone surrogate
+# in a list item did too (UTF-8 cannot encode it).
+@pytest.mark.parametrize("bad", ["x\x00y", "\ud800"], ids=["NUL", "lone surrogate"])
+@pytest.mark.parametrize(
+    ("method", "path", "loc"),
+    [
+        ("post", "/api/albums", ["name"]),
+        ("patch", "/api/albums/{album}", ["name"]),
+        ("post", "/api/albums/{album}/shares", ["usernames", 0]),
+        ("delete", "/api/albums/{album}/shares", ["usernames", 0]),
+    ],
+)
+def test_text_the_database_cannot_store_is_422_not_500(
+    api, alice, bob, alice_token, method, path, loc, bad
+):
+    album = album_create(owner=alice, name="Trip")
+    album_share(album=album, usernames=["bob"])
+    body = {"name": bad} if loc == ["name"] else {"usernames": [bad]}
+
+    response = api.request(method, path.format(album=album.pk), token=alice_token, json=body)
+
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["errors"]] == [loc]
+    assert [(a.name, [u.username for u in a.shared_with.all()]) for a in Album.objects.all()] == [
+        ("Trip", ["bob"])
+    ]

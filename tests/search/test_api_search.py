@@ -269,3 +269,22 @@ def test_a_shared_album_opens_its_photos_to_search_and_detail(api, alice, bob, b
     # Others' photos stay hidden.
     blue = library["blue.jpg"]
     assert api.get(f"/api/photos/{blue.pk}", token=bob_token).status_code == 404
+
+
+# Found by Schemathesis (test_api_fuzz.py): a NUL reached PostgreSQL as a 500.
+@pytest.mark.parametrize("field", ["q", "camera", "tag"])
+def test_nul_in_a_search_parameter_is_422_not_500(api, alice_token, field):
+    fields = {"q": "red", field: "red\x00"}
+    image = upload_file("query.jpg", encode(make_image()))
+
+    by_text = api.get("/api/search", token=alice_token, query=fields)
+    by_image = api.post(
+        "/api/search/image", token=alice_token, multipart={"image": image, **fields}
+    )
+
+    for response in (by_text, by_image):
+        assert (response.status_code, response.json()["detail"]) == (
+            422,
+            f"{field}: Value error, Null characters are not allowed.",
+        )
+    assert not SearchLog.objects.exists()
