@@ -176,6 +176,19 @@ Text = Annotated[
 ]
 
 
+def _sent_or_not(schema: dict) -> None:
+    """``json_schema_extra`` for an optional query or form field: pydantic describes it as "the
+    type or null", but a query string or a form cannot carry a null (it would arrive as the text
+    "null", and be refused). The field is sent, with its type, or left out."""
+    (option,) = [option for option in schema.pop("anyOf") if option != {"type": "null"}]
+    if "$ref" in option:
+        schema["allOf"] = [option]  # as pydantic does, so the field keeps its own description
+    else:
+        schema.update(option)
+    if schema.get("default", ...) is None:
+        del schema["default"]
+
+
 # What every operation may answer besides its success.
 DENIED: dict[int, type[Schema]] = {401: ErrorOut, 422: InvalidOut}
 HIDDEN: dict[int, type[Schema]] = {**DENIED, 404: ErrorOut}
@@ -292,6 +305,28 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
     }
 
 
+class PageParams(Schema):
+    status: PhotoStatus | None = Field(
+        None, description="only photos in this state", json_schema_extra=_sent_or_not
+    )
+    page: int = Field(1, ge=1)
+    page_size: int = Field(50, ge=1, le=200)
+
+
+def photo_page(request: HttpRequest, photos, params: PageParams) -> dict:
+    """One page of ``photos`` (owners selected with them), optionally only those in one state."""
+    if params.status:
+        photos = photos.filter(status=params.status)
+    offset = (params.page - 1) * params.page_size
+    page = photos[offset : offset + params.page_size]
+    return {
+        "count": photos.count(),
+        "page": params.page,
+        "page_size": params.page_size,
+        "items": [photo_out(request, photo) for photo in page],
+    }
+
+
 def visible_photo(user, photo_id: int) -> Photo:
     try:
         return photo_detail_for(user=user, pk=photo_id)
@@ -341,20 +376,10 @@ def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
 )
 def photos_list(
     request: HttpRequest,
-    status: PhotoStatus | None = None,
-    page: int = Query(1, ge=1),
-    page_size: int = Query(50, ge=1, le=200),
+    params: Query[PageParams],
 ):
     photos = photo_list_for(user=request.auth).select_related("owner")
-    if status:
-        photos = photos.filter(status=status)
-    offset = (page - 1) * page_size
-    return {
-        "count": photos.count(),
-        "page": page,
-        "page_size": page_size,
-        "items": [photo_out(request, photo) for photo in photos[offset : offset + page_size]],
-    }
+    return photo_page(request, photos, params)
 
 
 @api.get(
@@ -489,15 +514,26 @@ class SearchParams(Schema):
         None,
         description="how good a match must be; `all` ranks every photo. Default: `normal`, "
         "`loose` for similar photos (as on the web pages)",
+        json_schema_extra=_sent_or_not,
     )
     sort: Sort = Sort.RELEVANCE
-    taken_after: date | None = Field(None, description="taken on or after this day")
-    taken_before: date | None = Field(None, description="taken on or before this day")
+    taken_after: date | None = Field(
+        None, description="taken on or after this day", json_schema_extra=_sent_or_not
+    )
+    taken_before: date | None = Field(
+        None, description="taken on or before this day", json_schema_extra=_sent_or_not
+    )
     camera: Text = Field("", max_length=100, description="camera make or model, exactly")
-    has_location: bool | None = None
-    album: int | None = Field(None, description="only photos in this album (its id)")
+    has_location: bool | None = Field(None, json_schema_extra=_sent_or_not)
+    album: int | None = Field(
+        None, description="only photos in this album (its id)", json_schema_extra=_sent_or_not
+    )
     tag: Text = Field("", max_length=100, description="only photos with this zero-shot tag")
-    owner: int | None = Field(None, description="staff only: photos uploaded by this user id")
+    owner: int | None = Field(
+        None,
+        description="staff only: photos uploaded by this user id",
+        json_schema_extra=_sent_or_not,
+    )
     page: int = Field(1, ge=1)
     page_size: int = Field(50, ge=1, le=200)
 
@@ -785,21 +821,11 @@ def albums_delete(request: HttpRequest, album_id: int):
 def albums_photos(
     request: HttpRequest,
     album_id: int,
-    status: PhotoStatus | None = None,
-    page: int = Query(1, ge=1),
-    page_size: int = Query(50, ge=1, le=200),
+    params: Query[PageParams],
 ):
     album = visible_album(request.auth, album_id)
     photos = album.photos.select_related("owner").order_by("-taken_at", "-id")
-    if status:
-        photos = photos.filter(status=status)
-    offset = (page - 1) * page_size
-    return {
-        "count": photos.count(),
-        "page": page,
-        "page_size": page_size,
-        "items": [photo_out(request, photo) for photo in photos[offset : offset + page_size]],
-    }
+    return photo_page(request, photos, params)
 
 
 @api.post(
