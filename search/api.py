@@ -347,7 +347,7 @@ def visible_photo(user, photo_id: int) -> Photo:
     operation_id="photos_upload",
     tags=["photos"],
 )
-def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
+def photos_upload(request: HttpRequest, files: Annotated[list[UploadedFile], File(min_length=1)]):
     report = photos_create_many(owner=request.auth, files=files)
     owner = request.auth.get_username()  # every photo of the answer is the caller's
     return {
