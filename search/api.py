@@ -305,11 +305,16 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
     }
 
 
+# Far beyond any library, and small enough that the offset (page x page_size) stays a bigint:
+# a larger one failed in PostgreSQL, as a 500.
+MAX_PAGE = 1_000_000
+
+
 class PageParams(Schema):
     status: PhotoStatus | None = Field(
         None, description="only photos in this state", json_schema_extra=_sent_or_not
     )
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=200)
 
 
@@ -534,7 +539,7 @@ class SearchParams(Schema):
         description="staff only: photos uploaded by this user id",
         json_schema_extra=_sent_or_not,
     )
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=200)
 
 

@@ -103,6 +103,19 @@ def test_album_photos_filter_by_status_and_page(api, alice, alice_token):
     assert [item["id"] for item in failed["items"]] == [photos[0].pk]
 
 
+def test_a_page_past_any_library_is_422_not_500(api, alice, alice_token):
+    # Found by Schemathesis: the offset overflowed PostgreSQL's bigint.
+    album = album_create(owner=alice, name="A")
+    last = api.get(f"/api/albums/{album.pk}/photos", token=alice_token, query={"page": 1_000_000})
+    past = api.get(f"/api/albums/{album.pk}/photos", token=alice_token, query={"page": 10**30})
+
+    assert (last.status_code, last.json()["items"]) == (200, [])
+    assert (past.status_code, past.json()["detail"]) == (
+        422,
+        "page: Input should be less than or equal to 1000000",
+    )
+
+
 def test_an_empty_id_list_is_422(api, alice, alice_token):
     album = album_create(owner=alice, name="A")
     response = api.post(f"/api/albums/{album.pk}/photos", token=alice_token, json={"photo_ids": []})

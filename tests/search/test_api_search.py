@@ -132,6 +132,7 @@ def test_a_query_with_nothing_to_look_for_is_400(api, alice_token, library, quer
         ({"strictness": "very"}, "strictness: Input should be 'all', 'loose', 'normal' or "),
         ({"taken_after": "yesterday"}, "taken_after: Input should be a valid date or datetime, "),
         ({"q": "x" * 501}, "q: String should have at most 500 characters"),
+        ({"page": 10**30}, "page: Input should be less than or equal to 1000000"),
     ],
 )
 def test_bad_search_parameters_are_422_naming_the_parameter(api, alice_token, query, detail):
