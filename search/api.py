@@ -514,7 +514,12 @@ def me(request: HttpRequest):
 
 
 class SearchParams(Schema):
-    q: Text = Field("", max_length=500, description=QUERY_HELP)
+    q: Text = Field(
+        "",
+        max_length=500,
+        description=QUERY_HELP,
+        json_schema_extra={"example": "two red circles on a blue sky"},
+    )
     strictness: Strictness | None = Field(
         None,
         description="how good a match must be; `all` ranks every photo. Default: `normal`, "
