@@ -70,6 +70,19 @@ def test_upload_without_files_says_what_is_missing(api, alice_token):
     assert not Photo.objects.exists()
 
 
+def test_an_empty_file_is_rejected_as_empty(api, alice_token):
+    # Not "files: Field required" (see _empty_files_dropped in test_api_fuzz.py).
+    files = [upload_file("empty.jpg", b"")]
+
+    response = api.post("/api/photos", token=alice_token, multipart={"files": files})
+
+    assert response.status_code == 200
+    assert [(r["filename"], r["outcome"], r["reason"]) for r in response.json()["results"]] == [
+        ("empty.jpg", "rejected", "the file is empty")
+    ]
+    assert not Photo.objects.exists()
+
+
 def test_upload_of_too_many_files_is_refused_as_json(api, alice_token, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     files = [upload_file(f"{i}.jpg", encode(make_image(size=(40 + i, 40)))) for i in range(3)]

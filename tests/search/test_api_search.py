@@ -205,6 +205,15 @@ def test_image_search_refuses_a_non_image_by_name(api, alice_token):
     assert response.json()["detail"].startswith("x.jpg: not a supported image")
 
 
+def test_image_search_refuses_an_empty_file_as_empty(api, alice_token):
+    # Not "image: Field required": the field was sent (see _empty_files_dropped in
+    # test_api_fuzz.py for the one client that gets that answer, and why).
+    response = api.post(
+        "/api/search/image", token=alice_token, multipart={"image": upload_file("x.jpg", b"")}
+    )
+    assert (response.status_code, response.json()) == (400, {"detail": "x.jpg: the file is empty"})
+
+
 def test_image_search_without_an_image_is_422(api, alice_token):
     response = api.post("/api/search/image", token=alice_token, multipart={"q": "red"})
     assert (response.status_code, response.json()["detail"]) == (422, "image: Field required")
