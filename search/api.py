@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from ninja import File, Form, NinjaAPI, Query, Schema, Status, Swagger, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, Field
 
@@ -61,6 +62,22 @@ class BearerToken(HttpBearer):
         return user
 
 
+class BodyNotAnObject(ValueError):
+    pass
+
+
+class JsonObjectParser(Parser):
+    """Every JSON body this API takes is an object. Ninja reads any other JSON value (a number,
+    a list) as an empty object, and a rename (PATCH, all fields optional) then answered 200 to
+    a body of 16461; see ``_http_error`` for the answer instead."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject
+        return data
+
+
 api = NinjaAPI(
     title="MediaSearch API",
     version="1",
@@ -71,6 +88,7 @@ api = NinjaAPI(
         "`manage.py create_api_token <username>`."
     ),
     auth=BearerToken(),
+    parser=JsonObjectParser(),
     urls_namespace="api",
     # Swagger UI from the static files django-ninja ships (ninja is in INSTALLED_APPS), so the
     # docs work offline; no validator badge, which would call an outside service.
@@ -131,6 +149,16 @@ def _field(loc) -> list[str | int]:
     if where == "body":
         return rest[1:] or ["body"]
     return rest
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja turns whatever the parser raises into 400 "Cannot parse request body": right for
+    # JSON that does not parse, but a body that parses to something else is invalid, like a
+    # missing field.
+    if isinstance(exc.__cause__, BodyNotAnObject):
+        return _invalid(request, ValidationError([{"loc": ("body",), "msg": "must be an object"}]))
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(SearchError)

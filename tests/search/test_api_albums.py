@@ -247,3 +247,58 @@ def test_text_the_database_cannot_store_is_422_not_500(
     assert [(a.name, [u.username for u in a.shared_with.all()]) for a in Album.objects.all()] == [
         ("Trip", ["bob"])
     ]
+
+
+# Found by Schemathesis: PATCH with the body 16461 (or [], "x", null) renamed nothing and
+# answered 200, as ninja reads any JSON value that is not an object as an empty object.
+@pytest.mark.parametrize("body", ["16461", "[]", '["name", "B"]', '"B"', "null", "true"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/albums"),
+        ("patch", "/api/albums/{album}"),
+        ("post", "/api/albums/{album}/photos"),
+        ("delete", "/api/albums/{album}/photos"),
+        ("post", "/api/albums/{album}/shares"),
+        ("delete", "/api/albums/{album}/shares"),
+    ],
+)
+def test_a_json_body_that_is_not_an_object_is_422(api, alice, bob, alice_token, method, path, body):
+    album = album_create(owner=alice, name="A")
+    photo = photo_of(alice, "red")
+    album_add_photos(album=album, photo_ids=[photo.pk])
+    album_share(album=album, usernames=["bob"])
+    call = getattr(api.client, method)
+
+    response = call(
+        path.format(album=album.pk),
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {alice_token}"},
+    )
+    api.check(method.upper(), path.format(album=album.pk), response)
+
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "detail": "body: must be an object",
+            "errors": [{"loc": ["body"], "msg": "must be an object"}],
+        },
+    )
+    assert [
+        (a.name, list(a.photos.all()), list(a.shared_with.all())) for a in Album.objects.all()
+    ] == [("A", [photo], [bob])]
+
+
+def test_a_json_body_that_does_not_parse_is_still_400(api, alice, alice_token):
+    album = album_create(owner=alice, name="A")
+
+    response = api.client.patch(
+        f"/api/albums/{album.pk}",
+        "{name",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {alice_token}"},
+    )
+
+    assert (response.status_code, response.json()) == (400, {"detail": "Cannot parse request body"})
+    assert Album.objects.get().name == "A"
