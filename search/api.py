@@ -7,7 +7,7 @@ Anything the caller may not see answers 404, exactly as an id that does not exis
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,8 +16,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from ninja import File, Form, NinjaAPI, Query, Schema, Status, Swagger, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from search.forms import QUERY_HELP
 from search.models import Album, Photo
@@ -61,6 +62,22 @@ class BearerToken(HttpBearer):
         return user
 
 
+class BodyNotAnObject(ValueError):
+    pass
+
+
+class JsonObjectParser(Parser):
+    """Every JSON body this API takes is an object. Ninja reads any other JSON value (a number,
+    a list) as an empty object, and a rename (PATCH, all fields optional) then answered 200 to
+    a body of 16461; see ``_http_error`` for the answer instead."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject
+        return data
+
+
 api = NinjaAPI(
     title="MediaSearch API",
     version="1",
@@ -71,6 +88,7 @@ api = NinjaAPI(
         "`manage.py create_api_token <username>`."
     ),
     auth=BearerToken(),
+    parser=JsonObjectParser(),
     urls_namespace="api",
     # Swagger UI from the static files django-ninja ships (ninja is in INSTALLED_APPS), so the
     # docs work offline; no validator badge, which would call an outside service.
@@ -133,6 +151,16 @@ def _field(loc) -> list[str | int]:
     return rest
 
 
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja turns whatever the parser raises into 400 "Cannot parse request body": right for
+    # JSON that does not parse, but a body that parses to something else is invalid, like a
+    # missing field.
+    if isinstance(exc.__cause__, BodyNotAnObject):
+        return _invalid(request, ValidationError([{"loc": ("body",), "msg": "must be an object"}]))
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
 @api.exception_handler(SearchError)
 @api.exception_handler(AlbumError)
 def _refused(request: HttpRequest, exc: ValueError) -> HttpResponse:
@@ -156,6 +184,37 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def unknown_endpoint(request: HttpRequest, path: str) -> JsonResponse:
     """Any other address under /api/ (mounted after the API's own URLs)."""
     return JsonResponse({"detail": "No such API endpoint; see /api/docs."}, status=404)
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (JSON can carry one as "\ud800")
+    # cannot be encoded as UTF-8: either would fail in the database, as a 500.
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("Unpaired surrogates are not allowed.") from None
+    return value
+
+
+# Every string the API takes from the client; the pattern tells the schema's readers about NUL.
+Text = Annotated[
+    str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+]
+
+
+def _sent_or_not(schema: dict) -> None:
+    """``json_schema_extra`` for an optional query or form field: pydantic describes it as "the
+    type or null", but a query string or a form cannot carry a null (it would arrive as the text
+    "null", and be refused). The field is sent, with its type, or left out."""
+    (option,) = [option for option in schema.pop("anyOf") if option != {"type": "null"}]
+    if "$ref" in option:
+        schema["allOf"] = [option]  # as pydantic does, so the field keeps its own description
+    else:
+        schema.update(option)
+    if schema.get("default", ...) is None:
+        del schema["default"]
 
 
 # What every operation may answer besides its success.
@@ -274,6 +333,33 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
     }
 
 
+# Far beyond any library, and small enough that the offset (page x page_size) stays a bigint:
+# a larger one failed in PostgreSQL, as a 500.
+MAX_PAGE = 1_000_000
+
+
+class PageParams(Schema):
+    status: PhotoStatus | None = Field(
+        None, description="only photos in this state", json_schema_extra=_sent_or_not
+    )
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    page_size: int = Field(50, ge=1, le=200)
+
+
+def photo_page(request: HttpRequest, photos, params: PageParams) -> dict:
+    """One page of ``photos`` (owners selected with them), optionally only those in one state."""
+    if params.status:
+        photos = photos.filter(status=params.status)
+    offset = (params.page - 1) * params.page_size
+    page = photos[offset : offset + params.page_size]
+    return {
+        "count": photos.count(),
+        "page": params.page,
+        "page_size": params.page_size,
+        "items": [photo_out(request, photo) for photo in page],
+    }
+
+
 def visible_photo(user, photo_id: int) -> Photo:
     try:
         return photo_detail_for(user=user, pk=photo_id)
@@ -294,7 +380,7 @@ def visible_photo(user, photo_id: int) -> Photo:
     operation_id="photos_upload",
     tags=["photos"],
 )
-def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
+def photos_upload(request: HttpRequest, files: Annotated[list[UploadedFile], File(min_length=1)]):
     report = photos_create_many(owner=request.auth, files=files)
     owner = request.auth.get_username()  # every photo of the answer is the caller's
     return {
@@ -323,20 +409,10 @@ def photos_upload(request: HttpRequest, files: File[list[UploadedFile]]):
 )
 def photos_list(
     request: HttpRequest,
-    status: PhotoStatus | None = None,
-    page: int = Query(1, ge=1),
-    page_size: int = Query(50, ge=1, le=200),
+    params: Query[PageParams],
 ):
     photos = photo_list_for(user=request.auth).select_related("owner")
-    if status:
-        photos = photos.filter(status=status)
-    offset = (page - 1) * page_size
-    return {
-        "count": photos.count(),
-        "page": page,
-        "page_size": page_size,
-        "items": [photo_out(request, photo) for photo in photos[offset : offset + page_size]],
-    }
+    return photo_page(request, photos, params)
 
 
 @api.get(
@@ -466,21 +542,37 @@ def me(request: HttpRequest):
 
 
 class SearchParams(Schema):
-    q: str = Field("", max_length=500, description=QUERY_HELP)
+    q: Text = Field(
+        "",
+        max_length=500,
+        description=QUERY_HELP,
+        json_schema_extra={"example": "two red circles on a blue sky"},
+    )
     strictness: Strictness | None = Field(
         None,
         description="how good a match must be; `all` ranks every photo. Default: `normal`, "
         "`loose` for similar photos (as on the web pages)",
+        json_schema_extra=_sent_or_not,
     )
     sort: Sort = Sort.RELEVANCE
-    taken_after: date | None = Field(None, description="taken on or after this day")
-    taken_before: date | None = Field(None, description="taken on or before this day")
-    camera: str = Field("", max_length=100, description="camera make or model, exactly")
-    has_location: bool | None = None
-    album: int | None = Field(None, description="only photos in this album (its id)")
-    tag: str = Field("", max_length=100, description="only photos with this zero-shot tag")
-    owner: int | None = Field(None, description="staff only: photos uploaded by this user id")
-    page: int = Field(1, ge=1)
+    taken_after: date | None = Field(
+        None, description="taken on or after this day", json_schema_extra=_sent_or_not
+    )
+    taken_before: date | None = Field(
+        None, description="taken on or before this day", json_schema_extra=_sent_or_not
+    )
+    camera: Text = Field("", max_length=100, description="camera make or model, exactly")
+    has_location: bool | None = Field(None, json_schema_extra=_sent_or_not)
+    album: int | None = Field(
+        None, description="only photos in this album (its id)", json_schema_extra=_sent_or_not
+    )
+    tag: Text = Field("", max_length=100, description="only photos with this zero-shot tag")
+    owner: int | None = Field(
+        None,
+        description="staff only: photos uploaded by this user id",
+        json_schema_extra=_sent_or_not,
+    )
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=200)
 
 
@@ -635,11 +727,11 @@ class AlbumOut(Schema):
 
 
 class AlbumIn(Schema):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class AlbumPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Text | None = Field(None, min_length=1, max_length=200)
 
 
 class PhotoIdsIn(Schema):
@@ -647,7 +739,7 @@ class PhotoIdsIn(Schema):
 
 
 class UsernamesIn(Schema):
-    usernames: list[str] = Field(min_length=1, max_length=100)
+    usernames: list[Text] = Field(min_length=1, max_length=100)
 
 
 class PhotosAddedOut(Schema):
@@ -767,21 +859,11 @@ def albums_delete(request: HttpRequest, album_id: int):
 def albums_photos(
     request: HttpRequest,
     album_id: int,
-    status: PhotoStatus | None = None,
-    page: int = Query(1, ge=1),
-    page_size: int = Query(50, ge=1, le=200),
+    params: Query[PageParams],
 ):
     album = visible_album(request.auth, album_id)
     photos = album.photos.select_related("owner").order_by("-taken_at", "-id")
-    if status:
-        photos = photos.filter(status=status)
-    offset = (page - 1) * page_size
-    return {
-        "count": photos.count(),
-        "page": page,
-        "page_size": page_size,
-        "items": [photo_out(request, photo) for photo in photos[offset : offset + page_size]],
-    }
+    return photo_page(request, photos, params)
 
 
 @api.post(

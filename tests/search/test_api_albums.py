@@ -103,6 +103,19 @@ def test_album_photos_filter_by_status_and_page(api, alice, alice_token):
     assert [item["id"] for item in failed["items"]] == [photos[0].pk]
 
 
+def test_a_page_past_any_library_is_422_not_500(api, alice, alice_token):
+    # Found by Schemathesis: the offset overflowed PostgreSQL's bigint.
+    album = album_create(owner=alice, name="A")
+    last = api.get(f"/api/albums/{album.pk}/photos", token=alice_token, query={"page": 1_000_000})
+    past = api.get(f"/api/albums/{album.pk}/photos", token=alice_token, query={"page": 10**30})
+
+    assert (last.status_code, last.json()["items"]) == (200, [])
+    assert (past.status_code, past.json()["detail"]) == (
+        422,
+        "page: Input should be less than or equal to 1000000",
+    )
+
+
 def test_an_empty_id_list_is_422(api, alice, alice_token):
     album = album_create(owner=alice, name="A")
     response = api.post(f"/api/albums/{album.pk}/photos", token=alice_token, json={"photo_ids": []})
@@ -206,3 +219,86 @@ def test_album_list_queries_do_not_grow_with_albums(
         album_share(album=album, usernames=["bob"])
     with django_assert_max_num_queries(4):  # token, last use, albums, their shares
         api.get("/api/albums", token=alice_token)
+
+
+# Found by Schemathesis (test_api_fuzz.py): a NUL reached PostgreSQL as a 500. A lone surrogate
+# in a list item did too (UTF-8 cannot encode it).
+@pytest.mark.parametrize("bad", ["x\x00y", "\ud800"], ids=["NUL", "lone surrogate"])
+@pytest.mark.parametrize(
+    ("method", "path", "loc"),
+    [
+        ("post", "/api/albums", ["name"]),
+        ("patch", "/api/albums/{album}", ["name"]),
+        ("post", "/api/albums/{album}/shares", ["usernames", 0]),
+        ("delete", "/api/albums/{album}/shares", ["usernames", 0]),
+    ],
+)
+def test_text_the_database_cannot_store_is_422_not_500(
+    api, alice, bob, alice_token, method, path, loc, bad
+):
+    album = album_create(owner=alice, name="Trip")
+    album_share(album=album, usernames=["bob"])
+    body = {"name": bad} if loc == ["name"] else {"usernames": [bad]}
+
+    response = api.request(method, path.format(album=album.pk), token=alice_token, json=body)
+
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["errors"]] == [loc]
+    assert [(a.name, [u.username for u in a.shared_with.all()]) for a in Album.objects.all()] == [
+        ("Trip", ["bob"])
+    ]
+
+
+# Found by Schemathesis: PATCH with the body 16461 (or [], "x", null) renamed nothing and
+# answered 200, as ninja reads any JSON value that is not an object as an empty object.
+@pytest.mark.parametrize("body", ["16461", "[]", '["name", "B"]', '"B"', "null", "true"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/albums"),
+        ("patch", "/api/albums/{album}"),
+        ("post", "/api/albums/{album}/photos"),
+        ("delete", "/api/albums/{album}/photos"),
+        ("post", "/api/albums/{album}/shares"),
+        ("delete", "/api/albums/{album}/shares"),
+    ],
+)
+def test_a_json_body_that_is_not_an_object_is_422(api, alice, bob, alice_token, method, path, body):
+    album = album_create(owner=alice, name="A")
+    photo = photo_of(alice, "red")
+    album_add_photos(album=album, photo_ids=[photo.pk])
+    album_share(album=album, usernames=["bob"])
+    call = getattr(api.client, method)
+
+    response = call(
+        path.format(album=album.pk),
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {alice_token}"},
+    )
+    api.check(method.upper(), path.format(album=album.pk), response)
+
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "detail": "body: must be an object",
+            "errors": [{"loc": ["body"], "msg": "must be an object"}],
+        },
+    )
+    assert [
+        (a.name, list(a.photos.all()), list(a.shared_with.all())) for a in Album.objects.all()
+    ] == [("A", [photo], [bob])]
+
+
+def test_a_json_body_that_does_not_parse_is_still_400(api, alice, alice_token):
+    album = album_create(owner=alice, name="A")
+
+    response = api.client.patch(
+        f"/api/albums/{album.pk}",
+        "{name",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {alice_token}"},
+    )
+
+    assert (response.status_code, response.json()) == (400, {"detail": "Cannot parse request body"})
+    assert Album.objects.get().name == "A"

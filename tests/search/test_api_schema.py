@@ -69,3 +69,30 @@ def test_a_database_outage_answers_api_clients_in_json(rf):
     assert (response.status_code, response["Retry-After"]) == (503, "10")
     assert response["Content-Type"] == "application/json"
     assert b"The database cannot be reached right now" in response.content
+
+
+def _offers_null(schema: dict) -> bool:
+    return schema.get("type") == "null" or any(
+        _offers_null(option) for option in schema.get("anyOf", []) + schema.get("oneOf", [])
+    )
+
+
+def test_no_query_or_form_field_offers_null(api):
+    # Found by Schemathesis: optional search fields were declared "type or null", so it sent
+    # the form field strictness=null, which is the text "null" in a form, and got 422.
+    offering = []
+    for method, path in api.operations():
+        operation = api.spec["paths"][path][method.lower()]
+        fields = {p["name"]: p["schema"] for p in operation.get("parameters", [])}
+        form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+        fields.update(form["schema"]["properties"] if form else {})
+        offering += [(method, path, name) for name, field in fields.items() if _offers_null(field)]
+    assert offering == []
+
+
+def test_the_upload_schema_asks_for_at_least_one_file(api):
+    # Found by Schemathesis: the schema allowed an empty list of files, which the API refuses
+    # (422, "files: Field required": a form with no file has no field at all).
+    body = api.spec["paths"]["/api/photos"]["post"]["requestBody"]["content"]
+    files = body["multipart/form-data"]["schema"]["properties"]["files"]
+    assert (files["type"], files["minItems"]) == ("array", 1)
