@@ -546,7 +546,14 @@ CHOICES_TIMEOUT = 600
 
 
 def search_choices_changed() -> None:
-    """Photos became ready or went away, tags or albums changed: recompute filter choices."""
+    """Photos became ready or went away, tags or albums changed: recompute filter choices once
+    the change commits (at once outside a transaction). A bump before the commit would let
+    another process cache the old choices under the new generation."""
+    transaction.on_commit(forget_search_choices)
+
+
+def forget_search_choices() -> None:
+    """Make every process recompute filter choices from now on."""
     try:
         cache.add(CHOICES_GENERATION_KEY, 0, timeout=None)
         cache.incr(CHOICES_GENERATION_KEY)

@@ -308,7 +308,7 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 processed_at=now,
                 updated_at=now,
             )
-        transaction.on_commit(search_choices_changed)  # new cameras and tags to filter by
+        search_choices_changed()  # new cameras and tags to filter by
 
 
 def _tags_of(vectors, *, model_id: str) -> list[Tags] | None:
@@ -520,7 +520,7 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
         deleted = [photo.pk for photo in photos]
         Photo.objects.filter(pk__in=deleted).delete()
         transaction.on_commit(partial(_files_delete, files))
-        transaction.on_commit(search_choices_changed)
+        search_choices_changed()
     if deleted:
         logger.info("user %s deleted photos %s", owner.pk, deleted)
     return deleted

@@ -70,12 +70,12 @@ def _media_in_tmp(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_index_cache():
     from search.model_switch import forget_active_spec
-    from search.selectors import search_choices_changed
+    from search.selectors import forget_search_choices
     from search.vector_index import forget_known_indexes
 
     forget_known_indexes()
     forget_active_spec()  # each test's database says for itself which model is active
-    search_choices_changed()  # filter choices cached in Redis outlive each test's database
+    forget_search_choices()  # filter choices cached in Redis outlive each test's database
 
 
 @pytest.fixture

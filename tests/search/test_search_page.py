@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from search.models import PhotoTag
-from search.selectors import photo_tag_names_for, photo_tags_for, search_choices_changed
+from search.selectors import forget_search_choices, photo_tag_names_for, photo_tags_for
 from search.services import album_create, photo_create, photo_embed, photos_delete
 from tests.conftest import encode, upload_file
 from tests.search.test_tags import ready_photo
@@ -50,12 +50,12 @@ def test_result_tiles_describe_photos_by_their_tags(alice_client, alice):
 
 def test_tags_of_a_whole_page_come_in_one_query(alice_client, alice):
     ready_photo(alice, shape="star", colour="red")
-    search_choices_changed()  # as the commit would (the test's transaction never commits)
+    forget_search_choices()  # as the commit would (the test's transaction never commits)
     with CaptureQueriesContext(connection) as one:
         search_all(alice_client)
     for shape, colour in SHAPES[1:]:
         ready_photo(alice, shape=shape, colour=colour)
-    search_choices_changed()
+    forget_search_choices()
 
     with CaptureQueriesContext(connection) as four:
         page = search_all(alice_client).text
