@@ -383,20 +383,7 @@ def visible_photo(user, photo_id: int) -> Photo:
 def photos_upload(request: HttpRequest, files: Annotated[list[UploadedFile], File(min_length=1)]):
     report = photos_create_many(owner=request.auth, files=files)
     owner = request.auth.get_username()  # every photo of the answer is the caller's
-    return {
-        "created": len(report.created),
-        "duplicates": len(report.duplicates),
-        "rejected": len(report.rejected),
-        "results": [
-            {
-                "filename": item.filename,
-                "outcome": item.outcome,
-                "reason": item.reason,
-                "photo": photo_out(request, item.photo, owner) if item.photo else None,
-            }
-            for item in report.items
-        ],
-    }
+    return report.summary(lambda photo: photo_out(request, photo, owner))
 
 
 @api.get(

@@ -6,7 +6,7 @@ import errno
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -148,6 +148,24 @@ class UploadReport:
     duplicates: list[Photo]
     rejected: list[str]  # one reason per refused file, naming the file
     items: list[UploadItem] = field(default_factory=list)  # every file, in the order sent
+
+    def summary(self, photo_json: Callable[[Photo], dict]) -> dict:
+        """The report as the upload page and the API answer it: counts, then every file with
+        its outcome and its photo as ``photo_json`` shows one."""
+        return {
+            "created": len(self.created),
+            "duplicates": len(self.duplicates),
+            "rejected": len(self.rejected),
+            "results": [
+                {
+                    "filename": item.filename,
+                    "outcome": item.outcome,
+                    "reason": item.reason,
+                    "photo": photo_json(item.photo) if item.photo else None,
+                }
+                for item in self.items
+            ],
+        }
 
 
 def photos_create_many(*, owner, files: list[UploadedFile]) -> UploadReport:

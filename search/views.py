@@ -396,22 +396,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 def _upload_answer(report: UploadReport) -> JsonResponse:
-    return JsonResponse(
-        {
-            "created": len(report.created),
-            "duplicates": len(report.duplicates),
-            "rejected": len(report.rejected),
-            "results": [
-                {
-                    "filename": item.filename,
-                    "outcome": item.outcome,
-                    "reason": item.reason,
-                    "photo": _state_json(PhotoState.of(item.photo)) if item.photo else None,
-                }
-                for item in report.items
-            ],
-        }
-    )
+    return JsonResponse(report.summary(lambda photo: _state_json(PhotoState.of(photo))))
 
 
 @login_required
