@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -538,25 +538,53 @@ def search_choices_for(*, user, model_id: str) -> SearchChoices:
     )
 
 
-# Bumped whenever photos, their tags or albums change (``search_choices_changed``); cached
-# choices are stored under the generation they were computed in, so every process sees the
-# change at once. The timeout only bounds how stale they get when a bump is lost.
+# Cached choices are stored under the generations they were computed in, so every process sees
+# a change at once: the whole library's (bumped when tags or albums change) and the reader's own
+# (bumped when photos they see become ready or go away; staff share one, as they see every
+# photo). One person's upload leaves everyone else's choices cached. The timeout only bounds how
+# stale they get when a bump is lost.
 CHOICES_GENERATION_KEY = "search-choices-generation"
 CHOICES_TIMEOUT = 600
 
 
-def search_choices_changed() -> None:
+def search_choices_changed(*, photo_ids: Iterable[int] | None = None) -> None:
     """Photos became ready or went away, tags or albums changed: recompute filter choices once
     the change commits (at once outside a transaction). A bump before the commit would let
-    another process cache the old choices under the new generation."""
-    transaction.on_commit(forget_search_choices)
+    another process cache the old choices under the new generation.
+
+    With ``photo_ids``, only the choices of people who see those photos are recomputed; call it
+    before the photos are deleted, as it looks up who sees them.
+    """
+    if photo_ids is None:
+        transaction.on_commit(forget_search_choices)
+        return
+    keys = [_viewer_generation_key(None, staff=True)]
+    keys += [_viewer_generation_key(pk) for pk in _viewers_of(list(photo_ids))]
+    transaction.on_commit(partial(_bump_generations, keys))
 
 
 def forget_search_choices() -> None:
-    """Make every process recompute filter choices from now on."""
+    """Make every process recompute everyone's filter choices from now on."""
+    _bump_generations([CHOICES_GENERATION_KEY])
+
+
+def _viewers_of(photo_ids: list[int]) -> set[int]:
+    """Ids of the people (besides staff) who see any of these photos: owners, and those their
+    albums are shared with."""
+    owners = Photo.objects.filter(pk__in=photo_ids).values_list("owner_id", flat=True)
+    shared = Album.shared_with.through.objects.filter(album__photos__in=photo_ids)
+    return set(owners) | set(shared.values_list("user_id", flat=True))
+
+
+def _viewer_generation_key(user_pk: int | None, *, staff: bool = False) -> str:
+    return f"{CHOICES_GENERATION_KEY}:{'staff' if staff else user_pk}"
+
+
+def _bump_generations(keys: list[str]) -> None:
     try:
-        cache.add(CHOICES_GENERATION_KEY, 0, timeout=None)
-        cache.incr(CHOICES_GENERATION_KEY)
+        for key in keys:
+            cache.add(key, 0, timeout=None)
+            cache.incr(key)
     except Exception:
         logger.warning("search choices may stay stale for %s s", CHOICES_TIMEOUT, exc_info=True)
 
@@ -567,9 +595,13 @@ def _cached_choices(*, user, model_id: str) -> tuple[list[str], list[tuple[str, 
     Two aggregates over the whole library, 200 ms at 100k photos, on every search page: they
     are cached until the library changes. Without the cache (Redis away) they are computed.
     """
+    own_key = _viewer_generation_key(user.pk, staff=user.is_staff)
     try:
-        generation = cache.get(CHOICES_GENERATION_KEY, 0)
-        key = f"search-choices:{generation}:{model_id}:{user.pk}:{int(user.is_staff)}"
+        generations = cache.get_many([CHOICES_GENERATION_KEY, own_key])
+        key = (
+            f"search-choices:{generations.get(CHOICES_GENERATION_KEY, 0)}:"
+            f"{generations.get(own_key, 0)}:{model_id}:{user.pk}:{int(user.is_staff)}"
+        )
         cached = cache.get(key)
     except Exception:
         logger.warning("search choices computed without the cache", exc_info=True)

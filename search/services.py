@@ -326,7 +326,7 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
                 processed_at=now,
                 updated_at=now,
             )
-        search_choices_changed()  # new cameras and tags to filter by
+        search_choices_changed(photo_ids=[photo.pk for photo, _ in decoded])  # cameras, tags
 
 
 def _tags_of(vectors, *, model_id: str) -> list[Tags] | None:
@@ -536,9 +536,9 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
             if field.name
         ]
         deleted = [photo.pk for photo in photos]
+        search_choices_changed(photo_ids=deleted)  # while it can still see who saw them
         Photo.objects.filter(pk__in=deleted).delete()
         transaction.on_commit(partial(_files_delete, files))
-        search_choices_changed()
     if deleted:
         logger.info("user %s deleted photos %s", owner.pk, deleted)
     return deleted

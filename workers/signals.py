@@ -6,6 +6,7 @@ to the demo model) and spares the first task the wait.
 """
 
 import logging
+import os
 
 from celery.signals import worker_process_init
 from django.conf import settings
@@ -17,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 @worker_process_init.connect
 def load_model_in_pool_process(**_):
+    # First, before torch or a decode pool starts a thread: threads inherit their niceness.
+    lower_priority_to(settings.MEDIASEARCH_WORKER_NICENESS)
     use_torch_threads(settings.MEDIASEARCH_WORKER_TORCH_THREADS)
     if not settings.MEDIASEARCH_WARM_UP:
         return
@@ -25,3 +28,10 @@ def load_model_in_pool_process(**_):
         logger.warning("worker runs the demo model: %s", engine.fallback_reason)
     else:
         logger.info("worker runs %s", engine.model_id)
+
+
+def lower_priority_to(niceness: int) -> None:
+    """Run this process at ``niceness`` unless it already runs at a lower priority."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness > current:
+        os.setpriority(os.PRIO_PROCESS, 0, min(niceness, 19))

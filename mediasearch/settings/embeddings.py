@@ -28,6 +28,9 @@ MEDIASEARCH_DECODE_THREADS = env_int("MEDIASEARCH_DECODE_THREADS", min(_CORES or
 # shared with the web server, give the worker the cores the web server leaves free.
 MEDIASEARCH_TORCH_THREADS = env_int("MEDIASEARCH_TORCH_THREADS", 1)
 MEDIASEARCH_WORKER_TORCH_THREADS = env_int("MEDIASEARCH_WORKER_TORCH_THREADS", 0)
+# Niceness of worker processes (0-19): on a host shared with the web server, a person waiting
+# for a page gets the CPU before a batch of photos does. Workers only ever lower their priority.
+MEDIASEARCH_WORKER_NICENESS = env_int("MEDIASEARCH_WORKER_NICENESS", 10)
 # Weak-match cut-offs as JSON, {"text": {"loose": …, "normal": …, "strict": …}, "image": {…}};
 # empty: the demo model's measured calibration, or generic CLIP figures (see search.relevance).
 MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")

@@ -9,7 +9,14 @@ from django.urls import reverse
 
 from search.models import PhotoTag
 from search.selectors import forget_search_choices, photo_tag_names_for, photo_tags_for
-from search.services import album_create, photo_create, photo_embed, photos_delete
+from search.services import (
+    album_add_photos,
+    album_create,
+    album_share,
+    photo_create,
+    photo_embed,
+    photos_delete,
+)
 from tests.conftest import encode, upload_file
 from tests.search.test_tags import ready_photo
 from workers.embedding.active import get_engine
@@ -94,6 +101,36 @@ def test_filter_choices_are_cached_until_the_library_changes(
     with django_capture_on_commit_callbacks(execute=True):
         photos_delete(owner=alice, photo_ids=[blue.pk])
     assert "blue" not in filter_choices(alice_client)["tag"]
+
+
+def test_a_change_recomputes_only_the_choices_of_those_who_see_it(
+    client, alice, bob, staff, django_capture_on_commit_callbacks
+):
+    def choices_of(user):
+        client.force_login(user)
+        with CaptureQueriesContext(connection) as queries:
+            tags = filter_choices(client)["tag"]
+        return tags, len(tag_queries(queries)) == 2  # the choices' query besides the tiles'
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ready_photo(alice, shape="star", colour="red")
+    assert choices_of(alice)[0] == choices_of(staff)[0] != []
+    with django_capture_on_commit_callbacks(execute=True):
+        blue = ready_photo(bob, shape="square", colour="blue")
+
+    assert choices_of(alice) == (choices_of(alice)[0], False)  # bob's photo: still cached
+    assert "blue" not in choices_of(alice)[0]
+    assert "blue" in choices_of(staff)[0] and "blue" in choices_of(bob)[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        album = album_create(owner=bob, name="Shared")
+        album_add_photos(album=album, photo_ids=[blue.pk])
+        album_share(album=album, usernames=["alice"])
+    assert "blue" in choices_of(alice)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        photos_delete(owner=bob, photo_ids=[blue.pk])  # seen by alice through the album
+    assert "blue" not in choices_of(alice)[0]
+    assert "blue" not in choices_of(staff)[0]
 
 
 def test_tag_names_are_the_most_probable_first_and_capped(alice):
