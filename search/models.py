@@ -83,7 +83,7 @@ class Embedding(models.Model):
 
     Keyed by (photo, model id) so that vectors of a second model, of any dimension, can be
     computed beside the first while search keeps using the first. The column has no fixed
-    dimension; each model gets its own partial HNSW index over ``vector::vector(dim)``
+    dimension; each model gets its own partial HNSW index over ``vector::halfvec(dim)``
     (see ``search.vector_index``).
     """
 

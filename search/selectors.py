@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
-from pgvector.django import CosineDistance, VectorField
+from pgvector.django import CosineDistance, HalfVectorField, VectorField
 
 from search.models import Album, ApiToken, Embedding, NearDuplicatePair, Photo, PhotoTag, SearchLog
 from search.query import NO_FILTERS, SearchFilters, Sort, Strictness, combine_vectors, parse_query
@@ -325,11 +325,12 @@ def _nearest_queryset(
     exclude_photo_id: int | None = None,
     exact: bool = False,
 ):
+    # The HNSW index is on the column cast to half precision (search.vector_index); ordering by
+    # the bare column cannot use it, which makes the scan exact (and full precision).
+    field = VectorField if exact else HalfVectorField
     dim = len(vector)
-    query = Cast(Value(_vector_literal(vector)), VectorField(dimensions=dim))
-    # The HNSW index is on this cast expression (search.vector_index); ordering by the bare
-    # column is the same distance but cannot use the index, which makes the scan exact.
-    column = "vector" if exact else Cast("vector", VectorField(dimensions=dim))
+    query = Cast(Value(_vector_literal(vector)), field(dimensions=dim))
+    column = "vector" if exact else Cast("vector", field(dimensions=dim))
     queryset = (
         Embedding.objects.filter(model_id=model_id, photo__status=Photo.Status.READY)
         .filter(_visible(user, prefix="photo__"), _photo_filters(filters, model_id, "photo__"))
