@@ -26,14 +26,15 @@ def niceness_after_start(setting: str, *, started_at: int = 0) -> int:
     return int(output.stdout.split()[-1])
 
 
+# Niceness only goes up without privileges: a test run that is itself niced (0 normally) sets
+# the floor for what a worker started from it can reach.
+OWN = os.getpriority(os.PRIO_PROCESS, 0)
+
+
 @pytest.mark.parametrize(("setting", "expected"), [("10", 10), ("0", 0), ("40", 19)])
 def test_a_worker_lowers_its_priority_to_the_setting(setting, expected):
-    if os.getpriority(os.PRIO_PROCESS, 0) != 0:
-        pytest.skip("the test run itself is niced")
-    assert niceness_after_start(setting) == expected
+    assert niceness_after_start(setting) == max(OWN, expected)
 
 
 def test_a_worker_never_raises_its_priority():
-    if os.getpriority(os.PRIO_PROCESS, 0) != 0:
-        pytest.skip("the test run itself is niced")
-    assert niceness_after_start("5", started_at=12) == 12
+    assert niceness_after_start("5", started_at=12) == min(OWN + 12, 19)

@@ -39,6 +39,7 @@ def test_a_worker_process_runs_on_its_own_thread_count(settings, restore_threads
     use_torch_threads(1)
     settings.MEDIASEARCH_WORKER_TORCH_THREADS = 2
     settings.MEDIASEARCH_WARM_UP = False
+    settings.MEDIASEARCH_WORKER_NICENESS = 0  # this test process must keep its priority
 
     load_model_in_pool_process()
 
