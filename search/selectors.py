@@ -559,7 +559,7 @@ def search_choices_changed(*, photo_ids: Iterable[int] | None = None) -> None:
     if photo_ids is None:
         transaction.on_commit(forget_search_choices)
         return
-    keys = [_viewer_generation_key(None, staff=True)]
+    keys = [_viewer_generation_key("staff")]
     keys += [_viewer_generation_key(pk) for pk in _viewers_of(list(photo_ids))]
     transaction.on_commit(partial(_bump_generations, keys))
 
@@ -577,8 +577,9 @@ def _viewers_of(photo_ids: list[int]) -> set[int]:
     return set(owners) | set(shared.values_list("user_id", flat=True))
 
 
-def _viewer_generation_key(user_pk: int | None, *, staff: bool = False) -> str:
-    return f"{CHOICES_GENERATION_KEY}:{'staff' if staff else user_pk}"
+def _viewer_generation_key(viewer: int | str) -> str:
+    """A user's id, or ``"staff"`` for everyone who sees every photo."""
+    return f"{CHOICES_GENERATION_KEY}:{viewer}"
 
 
 def _bump_generations(keys: list[str]) -> None:
@@ -596,7 +597,7 @@ def _cached_choices(*, user, model_id: str) -> tuple[list[str], list[tuple[str, 
     Two aggregates over the whole library, 200 ms at 100k photos, on every search page: they
     are cached until the library changes. Without the cache (Redis away) they are computed.
     """
-    own_key = _viewer_generation_key(user.pk, staff=user.is_staff)
+    own_key = _viewer_generation_key("staff" if user.is_staff else user.pk)
     try:
         generations = cache.get_many([CHOICES_GENERATION_KEY, own_key])
         key = (
