@@ -7,6 +7,7 @@ worker process to encode photos; neither loads anything at import time.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +45,8 @@ def use_torch_threads(count: int) -> None:
     global _torch_threads
     import torch
 
-    if count > 0:
-        torch.set_num_threads(count)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(count if count > 0 else cores or 1)
     _torch_threads = count
 
 

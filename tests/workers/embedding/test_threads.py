@@ -44,3 +44,11 @@ def test_a_worker_process_runs_on_its_own_thread_count(settings, restore_threads
     load_model_in_pool_process()
 
     assert torch.get_num_threads() == 2
+
+
+def test_zero_threads_means_one_per_core_whatever_was_set_before(restore_threads):
+    use_torch_threads(1)
+
+    use_torch_threads(0)
+
+    assert torch.get_num_threads() == len(os.sched_getaffinity(0))
