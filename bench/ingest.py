@@ -54,7 +54,7 @@ def end_to_end(engine, paths: list[Path], round_no: int) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
 
-    import search.services as services
+    import search.ingest.services as services
     from search.models import Embedding, Photo
 
     stages = {"upload request": 0.0, "decode+resize": 0.0, "model": 0.0}
@@ -121,7 +121,7 @@ def main() -> None:
     import torch
     from django.conf import settings
 
-    from workers.embedding.active import get_engine, use_torch_threads
+    from workers.active_engine import get_engine, use_torch_threads
 
     paths = photo_set(Path(args.photos_dir), phone=args.phone, web=args.web)
     # Both paths run as a worker process would: on the worker's torch threads (default: cores).

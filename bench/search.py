@@ -43,7 +43,7 @@ def load_photos(user, count: int, engine) -> float:
     from pgvector.psycopg import register_vector
 
     from search.models import Photo
-    from search.vector_index import ensure_vector_index
+    from search.retrieval.vector_index import ensure_vector_index
 
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((max(count // 50, 10), engine.dim), dtype=np.float32)
@@ -132,7 +132,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from workers.embedding.active import get_engine
+    from workers.active_engine import get_engine
 
     started = time.perf_counter()
     engine = get_engine()

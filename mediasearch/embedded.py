@@ -17,6 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class EmbeddedPostgres:
     """A private PostgreSQL server whose data lives in ``data_dir`` (unix socket only)."""
 
     data_dir: Path
-    _server: object = field(default=None, repr=False)
+    _server: Any = field(default=None, repr=False)
 
     def start(self) -> None:
         with warnings.catch_warnings():

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from search.api import api, unknown_endpoint
+from search.api.app import api, unknown_endpoint
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,4 +12,4 @@ urlpatterns = [
 ]
 
 # Django's default 400 page renders without the request: no user, no settings in context.
-handler400 = "search.views.bad_request"
+handler400 = "search.web.views.bad_request"

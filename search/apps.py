@@ -6,9 +6,9 @@ class SearchConfig(AppConfig):
     verbose_name = "Photo search"
 
     def ready(self) -> None:
-        from search import checks  # noqa: F401  (registers the system checks)
-        from search.model_switch import active_spec
-        from workers.embedding.active import set_active_spec_provider
+        from search.ingest.active_model import active_spec_from_database
+        from search.tags import checks  # noqa: F401  (registers the system checks)
+        from workers.active_engine import set_active_spec_provider
 
         # Which model is active is the database's to say (the dashboard can switch it).
-        set_active_spec_provider(active_spec)
+        set_active_spec_provider(active_spec_from_database)

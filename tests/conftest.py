@@ -69,9 +69,9 @@ def _media_in_tmp(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_index_cache():
-    from search.model_switch import forget_active_spec
-    from search.selectors import forget_search_choices
-    from search.vector_index import forget_known_indexes
+    from search.ingest.active_model import forget_active_spec
+    from search.photos.changes import forget_search_choices
+    from search.retrieval.vector_index import forget_known_indexes
 
     forget_known_indexes()
     forget_active_spec()  # each test's database says for itself which model is active

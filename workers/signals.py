@@ -11,7 +11,7 @@ import os
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from workers.embedding.active import get_engine, use_torch_threads
+from workers.active_engine import get_engine, use_torch_threads
 
 logger = logging.getLogger(__name__)
 

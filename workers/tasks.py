@@ -13,19 +13,15 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from search import model_switch
-from search.model_switch import embed_missing
+from search.duplicates.services import near_duplicate_pairs_find
+from search.ingest import model_switch
+from search.ingest.model_switch import embed_missing
+from search.ingest.pipeline import pipeline_is_paused
+from search.ingest.services import photo_mark_failed, photos_embed, photos_requeue_stalled
 from search.models import Photo
-from search.pipeline import pipeline_is_paused
-from search.services import (
-    near_duplicate_pairs_find,
-    photo_mark_failed,
-    photos_embed,
-    photos_requeue_stalled,
-    photos_retag,
-)
-from workers import signals  # noqa: F401  (connects the worker start-up hook)
-from workers.embedding.active import get_engine
+from search.tags.services import photos_retag
+from workers import signals, task_names  # noqa: F401  (connects the worker start-up hook)
+from workers.active_engine import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +38,7 @@ RETRYING = dict(
 )
 
 
-@shared_task(bind=True, **RETRYING)
+@shared_task(name=task_names.EMBED_PHOTO, bind=True, **RETRYING)
 def embed_photo(self, photo_id: int) -> str | None:
     """Embed a photo, with other waiting photos in the same batch. Safe to run twice.
 
@@ -69,7 +65,7 @@ def embed_photo(self, photo_id: int) -> str | None:
     return str(status) if status else None
 
 
-@shared_task(**RETRYING)
+@shared_task(name=task_names.FIND_NEAR_DUPLICATES, **RETRYING)
 def find_near_duplicates(photo_ids: list[int], model_id: str) -> int:
     """Record the near-duplicate pairs of freshly embedded photos. Safe to run twice.
 
@@ -79,7 +75,7 @@ def find_near_duplicates(photo_ids: list[int], model_id: str) -> int:
     return near_duplicate_pairs_find(photo_ids=photo_ids, model_id=model_id)
 
 
-@shared_task
+@shared_task(name=task_names.SWEEP_PHOTOS)
 def sweep_photos() -> int:
     """Periodic: re-send photos left pending or stuck in processing, and backfill ready photos
     that lack the active model's vector; return how many photos were re-sent."""
@@ -91,35 +87,35 @@ def sweep_photos() -> int:
 
 
 # Model switch steps: each takes the ClipModel row's id, checks its state first, and is safe to
-# run twice (see search.model_switch).
-@shared_task(**RETRYING)
+# run twice (see search.ingest.model_switch).
+@shared_task(name=task_names.MODEL_PREPARE, **RETRYING)
 def model_prepare(model_pk: int) -> None:
     model_switch.model_prepare(model_pk=model_pk)
 
 
-@shared_task(**RETRYING)
+@shared_task(name=task_names.MODEL_BACKFILL, **RETRYING)
 def model_backfill(model_pk: int) -> int:
     return model_switch.model_backfill(model_pk=model_pk)
 
 
-@shared_task(**RETRYING)
+@shared_task(name=task_names.MODEL_RETIRE, **RETRYING)
 def model_retire(model_pk: int) -> int:
     return model_switch.model_retire(model_pk=model_pk)
 
 
-@shared_task(**RETRYING)
+@shared_task(name=task_names.MODEL_AFTER_SWITCH, **RETRYING)
 def model_after_switch(model_pk: int) -> None:
     model_switch.model_after_switch(model_pk=model_pk)
 
 
-@shared_task(**RETRYING)
+@shared_task(name=task_names.REEMBED_PHOTOS, **RETRYING)
 def reembed_photos(photo_ids: list[int]) -> int:
     """Recompute the active model's vectors of these ready photos. Safe to run twice."""
     photos = list(Photo.objects.filter(pk__in=photo_ids, status=Photo.Status.READY))
     return model_switch.photos_embed_ready(engine=get_engine(), photos=photos)
 
 
-@shared_task(**RETRYING)
+@shared_task(name=task_names.RETAG_PHOTOS, **RETRYING)
 def retag_photos(photo_ids: list[int]) -> int:
     """Recompute these photos' tags from their stored vectors under this worker's model (after
     a vocabulary change). Safe to run twice. Returns how many photos' tags changed."""

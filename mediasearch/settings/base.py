@@ -27,7 +27,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "search.middleware.ContentSecurityPolicyMiddleware",
+    "search.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -35,8 +35,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "search.middleware.RateLimitMiddleware",
-    "search.middleware.ServiceUnavailableMiddleware",
+    "search.web.middleware.RateLimitMiddleware",
+    "search.web.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "mediasearch.urls"
@@ -52,7 +52,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "search.context_processors.active_model",
+                "search.web.context_processors.active_model",
             ],
         },
     },

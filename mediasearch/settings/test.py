@@ -33,5 +33,5 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
-# The suite makes many requests from one address; tests/search/test_rate_limits.py turns it on.
+# The suite makes many requests from one address; tests/search/web/test_rate_limits.py turns it on.
 MEDIASEARCH_RATE_LIMITS_ENABLED = False

@@ -1,7 +1,7 @@
 import pytest
 
-from search.services import api_token_create
-from tests.search.api_schema import ApiClient
+from search.accounts.services import api_token_create
+from tests.search.api.api_schema import ApiClient
 
 
 @pytest.fixture

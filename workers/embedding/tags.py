@@ -383,7 +383,7 @@ def _write_cached(path: Path, tagger: Tagger, model_id: str) -> None:
             model_id=np.array(model_id),
             digest=np.array(tagger.vocabulary.digest),
             logit_scale=np.array(tagger.logit_scale),
-            **{f"group{index}": vectors for index, vectors in enumerate(tagger.text_vectors)},
+            **{f"group{index}": vectors for index, vectors in enumerate(tagger.text_vectors)},  # type: ignore[arg-type]
         )
         os.replace(partial, path)
     except OSError as exc:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.embedding.active import active_vocabulary, configured_spec
+from workers.active_engine import active_vocabulary, configured_spec
 from workers.embedding.model import ModelLoadError, load_engine
 from workers.embedding.tags import VocabularyError, tagger_for
 

@@ -1,14 +1,14 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from search.duplicate_evaluation import (
+from search.evaluation.duplicates import (
     distance_percentiles,
     embed_library,
     generate_library,
     library_pairs,
     measure_grouping,
 )
-from workers.embedding.active import get_engine
+from workers.active_engine import get_engine
 
 PERCENTILES = (0, 1, 5, 10, 50, 90, 95, 99, 100)
 

@@ -4,14 +4,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from search.evaluation import (
+from search.evaluation.search import (
     image_recall,
     ingest_scenes,
     stored_tag_quality,
     text_recall,
     wait_until_processed,
 )
-from workers.embedding.active import active_vocabulary, get_engine, get_tagger
+from workers.active_engine import active_vocabulary, get_engine, get_tagger
 from workers.embedding.demo.scenes import random_scene
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         scene_list = [random_scene(rng, split="heldout") for _ in range(scenes)]
 
         if engine.is_demo:
-            from workers.embedding.demo.evaluate import evaluate_model, evaluate_tags
+            from workers.embedding.demo.training.evaluate import evaluate_model, evaluate_tags
 
             alone = evaluate_model(
                 engine.model, engine.preprocess, engine.tokenizer, n=scenes, seed=seed

@@ -2,9 +2,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from search.duplicates.services import near_duplicate_pairs_find
 from search.models import Embedding, NearDuplicatePair, Photo
-from search.services import near_duplicate_pairs_find
-from workers.embedding.active import get_engine
+from workers.active_engine import get_engine
 
 
 class Command(BaseCommand):

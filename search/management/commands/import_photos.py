@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from search.models import Photo
-from search.services import PhotoRejected, photo_create
+from search.photos.services import PhotoRejected, photo_create
 
 # Only these are looked at; the content still decides whether a file is an image.
 IMAGE_SUFFIXES = {

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image
 
-from search.services import photo_create
+from search.photos.services import photo_create
 from workers.embedding.demo.scenes import caption, random_scene, scene_jpeg, scene_variant
 
 CAMERAS = [("Canon", "EOS R6"), ("FUJIFILM", "X100V"), ("Apple", "iPhone 15")]

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from search import dispatch
 from search.models import Embedding
-from search.services import photos_retag
-from workers.embedding.active import active_vocabulary, get_engine, vocabulary_path
+from search.tags.services import photos_retag
+from workers.active_engine import active_vocabulary, get_engine, vocabulary_path
 from workers.embedding.tags import VocabularyError
 
 # Photo ids per Celery message with --queue: small JSON, a few seconds of work each.
@@ -49,15 +50,13 @@ class Command(BaseCommand):
         )
 
     def _queue(self, model_id: str, photo_ids: list[int] | None) -> None:
-        from workers.tasks import retag_photos
-
         vectors = Embedding.objects.filter(model_id=model_id).order_by("photo_id")
         if photo_ids is not None:
             vectors = vectors.filter(photo_id__in=photo_ids)
         ids = list(vectors.values_list("photo_id", flat=True))
         chunks = [ids[start : start + QUEUE_CHUNK] for start in range(0, len(ids), QUEUE_CHUNK)]
         for chunk in chunks:
-            retag_photos.delay(chunk)
+            dispatch.retag_photos(chunk)
         self.stdout.write(
             self.style.SUCCESS(f"Queued {len(ids)} photos in {len(chunks)} tasks for the workers.")
         )

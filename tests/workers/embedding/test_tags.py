@@ -3,8 +3,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from workers.embedding.demo.evaluate import evaluate_tags
 from workers.embedding.demo.scenes import Scene, render
+from workers.embedding.demo.training.evaluate import evaluate_tags
 from workers.embedding.model import DEMO_MODEL_NAME, DEMO_PRETRAINED, ModelSpec, load_engine
 from workers.embedding.tags import (
     DEFAULT_TEMPLATES,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO_ROOT
-from workers.embedding.active import use_torch_threads
+from workers.active_engine import use_torch_threads
 from workers.signals import load_model_in_pool_process
 
 
@@ -23,7 +23,7 @@ def test_a_web_process_encodes_queries_on_one_thread():
     # A fresh process, as gunicorn starts one: the first engine load sets the thread count.
     script = (
         "import django, torch; django.setup(); "
-        "from workers.embedding.active import get_engine; "
+        "from workers.active_engine import get_engine; "
         "before = torch.get_num_threads(); get_engine().encode_texts(['a red circle']); "
         "print(before, torch.get_num_threads())"
     )

@@ -1,0 +1,20 @@
+"""The dashboard's model switch form."""
+
+from __future__ import annotations
+
+from django import forms
+
+
+class ModelSwitchForm(forms.Form):
+    name = forms.CharField(
+        label="open_clip model",
+        max_length=100,
+        widget=forms.TextInput(attrs={"list": "open-clip-models", "placeholder": "ViT-B-32"}),
+    )
+    pretrained = forms.CharField(
+        label="Weights",
+        max_length=500,
+        required=False,
+        help_text="An open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint path, or empty.",
+        widget=forms.TextInput(attrs={"placeholder": "laion2b_s34b_b79k"}),
+    )

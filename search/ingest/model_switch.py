@@ -1,0 +1,314 @@
+"""Switching the CLIP model without downtime.
+
+1. ``model_switch_start`` records the chosen model as *preparing*; a worker loads it
+   (``model_prepare``): a model that cannot be loaded fails here, and nothing else changes.
+2. *Building*: workers compute its vectors for every ready photo in batches
+   (``model_backfill``), from the originals, into its own rows and its own partial HNSW index.
+   Search keeps using the active model's vectors all along.
+3. When every ready photo has a vector of the new model, ``model_switch_finish`` makes it
+   active in one transaction; search follows within ``ACTIVE_SPEC_TTL`` seconds. The old model
+   is *retiring*: its vectors, tags, near-duplicate pairs and index are dropped
+   (``model_retire``), and the new model's tags and pairs are computed.
+
+Photos that become ready while the switch runs get the old model's vector from the normal
+pipeline and are then picked up by the backfill; a photo made ready by a worker that had not
+yet noticed the switch is found by the sweeper (``embed_missing``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from search import dispatch
+from search.duplicates.services import near_duplicate_pairs_find
+from search.ingest.active_model import forget_active_spec
+from search.ingest.selectors import model_in_switch, photos_missing_vectors
+from search.models import ClipModel, Embedding, NearDuplicatePair, Photo, PhotoTag
+from search.retrieval.vector_index import drop_vector_index, ensure_vector_index
+from search.tags.services import photos_retag
+from workers import task_names
+from workers.active_engine import engine_for, get_engine
+from workers.embedding.images import ImageDecodeError, decode_image
+from workers.embedding.model import ModelLoadError, ModelSpec, register_demo_config
+
+logger = logging.getLogger(__name__)
+
+BACKFILL_BATCH = 32
+
+
+RETIRE_BATCH = 5000
+
+
+class ModelSwitchError(ValueError):
+    """A switch that cannot be started or changed; ``str(error)`` says why."""
+
+
+def open_clip_model_names() -> list[str]:
+    """Every architecture open_clip knows, the demo model's included."""
+    import open_clip
+
+    register_demo_config()
+    return list(open_clip.list_models())
+
+
+def model_switch_start(*, name: str, pretrained: str) -> ClipModel:
+    """Record ``name``/``pretrained`` as the model to switch to and have a worker load it."""
+    name, pretrained = name.strip(), pretrained.strip()
+    if name not in open_clip_model_names():
+        raise ModelSwitchError(f"open_clip knows no model called “{name}”.")
+    current = get_engine()
+    if ModelSpec(name, pretrained) == current.spec:
+        raise ModelSwitchError("That is the model in use already.")
+    with transaction.atomic():
+        if model_in_switch() is not None:
+            raise ModelSwitchError("A model switch is already running; cancel it first.")
+        _active_row(current)
+        incoming = ClipModel.objects.create(
+            name=name, pretrained=pretrained, state=ClipModel.State.PREPARING
+        )
+        dispatch.model_step(task_names.MODEL_PREPARE, incoming.pk)
+    return incoming
+
+
+def _active_row(engine) -> ClipModel:
+    """The active model's row; the configured model (or the demo model it fell back to) gets
+    one the first time it is needed, so that it can be retired like any other."""
+    active = ClipModel.objects.filter(state=ClipModel.State.ACTIVE).first()
+    if active is None:
+        active = ClipModel.objects.create(
+            name=engine.spec.name,
+            pretrained=engine.spec.pretrained,
+            model_id=engine.model_id,
+            dim=engine.dim,
+            state=ClipModel.State.ACTIVE,
+            activated_at=timezone.now(),
+        )
+    return active
+
+
+def model_switch_cancel(*, model_pk: int) -> None:
+    """Stop a switch; the vectors it computed are dropped, search never used them."""
+    with transaction.atomic():
+        updated = ClipModel.objects.filter(
+            pk=model_pk, state__in=[ClipModel.State.PREPARING, ClipModel.State.BUILDING]
+        ).update(state=ClipModel.State.CANCELLED, updated_at=timezone.now())
+        if updated:
+            dispatch.model_step(task_names.MODEL_RETIRE, model_pk)
+
+
+def model_prepare(*, model_pk: int) -> None:
+    """Worker: load the incoming model; on success start building, else record why not."""
+    model = ClipModel.objects.filter(pk=model_pk, state=ClipModel.State.PREPARING).first()
+    if model is None:
+        return
+    try:
+        engine = engine_for(ModelSpec(model.name, model.pretrained))
+    except ModelLoadError as exc:
+        ClipModel.objects.filter(pk=model_pk).update(
+            state=ClipModel.State.FAILED, failure_reason=str(exc), updated_at=timezone.now()
+        )
+        return
+    active = ClipModel.objects.filter(state=ClipModel.State.ACTIVE).first()
+    if active is not None and active.model_id == engine.model_id:
+        ClipModel.objects.filter(pk=model_pk).update(
+            state=ClipModel.State.FAILED,
+            failure_reason="these are the same weights as the active model's",
+            updated_at=timezone.now(),
+        )
+        return
+    ensure_vector_index(engine.model_id, engine.dim)
+    with transaction.atomic():
+        ClipModel.objects.filter(pk=model_pk, state=ClipModel.State.PREPARING).update(
+            state=ClipModel.State.BUILDING,
+            model_id=engine.model_id,
+            dim=engine.dim,
+            updated_at=timezone.now(),
+        )
+        dispatch.model_step(task_names.MODEL_BACKFILL, model_pk)
+
+
+def model_backfill(*, model_pk: int, batch_size: int = BACKFILL_BATCH) -> int:
+    """Worker: embed one batch of ready photos that lack this model's vector; then send the
+    next batch, or finish the switch when none are left. Returns how many were embedded.
+
+    Works for the active model too (``embed_missing``). Safe to run twice: vectors are upserted.
+    """
+    model = ClipModel.objects.filter(
+        pk=model_pk, state__in=[ClipModel.State.BUILDING, ClipModel.State.ACTIVE]
+    ).first()
+    if model is None:
+        return 0
+    engine = engine_for(ModelSpec(model.name, model.pretrained))
+    photos = list(photos_missing_vectors(model_id=model.model_id)[:batch_size])
+    if not photos:
+        if model.state == ClipModel.State.BUILDING:
+            model_switch_finish(model_pk=model_pk)
+        return 0
+    embedded = photos_embed_ready(engine=engine, photos=photos)
+    # Progress is a heartbeat: the sweeper re-sends a switch only when it stops.
+    ClipModel.objects.filter(pk=model_pk).update(updated_at=timezone.now())
+    if model.state == ClipModel.State.BUILDING or len(photos) == batch_size:
+        dispatch.model_step(task_names.MODEL_BACKFILL, model_pk)
+    return embedded
+
+
+def photos_embed_ready(*, engine, photos: list[Photo]) -> int:
+    """(Re-)compute ``engine``'s vectors of ready photos from their originals; they stay
+    searchable meanwhile. The active model's tags follow. Returns how many were embedded."""
+    images, embedded = [], []
+    for photo in photos:
+        try:
+            with photo.file.open("rb") as handle:
+                images.append(
+                    decode_image(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
+                )
+            embedded.append(photo)
+        except (ImageDecodeError, FileNotFoundError) as exc:
+            # Say so rather than leave it unsearchable (and a model switch waiting) forever.
+            Photo.objects.filter(pk=photo.pk).update(
+                status=Photo.Status.FAILED,
+                failure_reason=f"could not be embedded with {engine.spec.name}: {exc}",
+                processed_at=timezone.now(),
+            )
+    if not images:
+        return 0
+    vectors = engine.encode_images(images)
+    ensure_vector_index(engine.model_id, engine.dim)
+    Embedding.objects.bulk_create(
+        [
+            Embedding(photo_id=photo.pk, model_id=engine.model_id, vector=vector)
+            for photo, vector in zip(embedded, vectors, strict=True)
+        ],
+        update_conflicts=True,
+        unique_fields=["photo", "model_id"],
+        update_fields=["vector"],
+    )
+    if engine.model_id == get_engine().model_id:
+        photos_retag(model_id=engine.model_id, photo_ids=[photo.pk for photo in embedded])
+    return len(embedded)
+
+
+def model_switch_finish(*, model_pk: int) -> bool:
+    """Make the building model active if it covers every ready photo; True if it did."""
+    with transaction.atomic():
+        models = {
+            row.pk: row
+            for row in ClipModel.objects.select_for_update().filter(
+                state__in=[ClipModel.State.BUILDING, ClipModel.State.ACTIVE]
+            )
+        }
+        incoming = models.get(model_pk)
+        if incoming is None or incoming.state != ClipModel.State.BUILDING:
+            return False
+        if photos_missing_vectors(model_id=incoming.model_id).exists():
+            dispatch.model_step(task_names.MODEL_BACKFILL, model_pk)
+            return False
+        now = timezone.now()
+        outgoing = [row for row in models.values() if row.state == ClipModel.State.ACTIVE]
+        ClipModel.objects.filter(pk__in=[row.pk for row in outgoing]).update(
+            state=ClipModel.State.RETIRING, updated_at=now
+        )
+        ClipModel.objects.filter(pk=model_pk).update(
+            state=ClipModel.State.ACTIVE, activated_at=now, updated_at=now
+        )
+        for row in outgoing:
+            dispatch.model_step(task_names.MODEL_RETIRE, row.pk)
+        dispatch.model_step(task_names.MODEL_AFTER_SWITCH, model_pk)
+    forget_active_spec()
+    logger.info("model %s is active; search uses its vectors now", incoming.model_id)
+    return True
+
+
+def model_retire(*, model_pk: int) -> int:
+    """Worker: drop a retired or cancelled model's vectors, tags, pairs and index, in batches.
+    Returns how many vectors were deleted. Safe to run twice."""
+    model = ClipModel.objects.filter(
+        pk=model_pk, state__in=[ClipModel.State.RETIRING, ClipModel.State.CANCELLED]
+    ).first()
+    if model is None or not model.model_id:
+        if model is not None and model.state == ClipModel.State.RETIRING:
+            ClipModel.objects.filter(pk=model_pk).update(state=ClipModel.State.RETIRED)
+        return 0
+    if ClipModel.objects.filter(
+        model_id=model.model_id,
+        state__in=[ClipModel.State.ACTIVE, ClipModel.State.BUILDING],
+    ).exists():
+        return 0  # the same weights are in use again: keep them
+    deleted = 0
+    while True:
+        ids = list(
+            Embedding.objects.filter(model_id=model.model_id).values_list("pk", flat=True)[
+                :RETIRE_BATCH
+            ]
+        )
+        if not ids:
+            break
+        deleted += Embedding.objects.filter(pk__in=ids).delete()[0]
+    PhotoTag.objects.filter(model_id=model.model_id).delete()
+    NearDuplicatePair.objects.filter(model_id=model.model_id).delete()
+    drop_vector_index(model.model_id)
+    if model.state == ClipModel.State.RETIRING:
+        ClipModel.objects.filter(pk=model_pk).update(
+            state=ClipModel.State.RETIRED, updated_at=timezone.now()
+        )
+    logger.info("dropped %d vectors of %s", deleted, model.model_id)
+    return deleted
+
+
+def model_after_switch(*, model_pk: int) -> None:
+    """Worker: tags and near-duplicate pairs for the photos under the new model."""
+    model = ClipModel.objects.filter(pk=model_pk, state=ClipModel.State.ACTIVE).first()
+    if model is None or get_engine().model_id != model.model_id:
+        return
+    photos_retag(model_id=model.model_id)
+    ids = list(Photo.objects.filter(status=Photo.Status.READY).values_list("pk", flat=True))
+    for start in range(0, len(ids), 500):
+        near_duplicate_pairs_find(photo_ids=ids[start : start + 500], model_id=model.model_id)
+
+
+def model_switch_nudge() -> int:
+    """Sweeper: re-send the step of a switch (or a retirement) that has made no progress for a
+    while: its message was lost, or its worker died. Returns how many were re-sent."""
+    stale = timezone.now() - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
+    steps: dict[str, str] = {
+        ClipModel.State.PREPARING: task_names.MODEL_PREPARE,
+        ClipModel.State.BUILDING: task_names.MODEL_BACKFILL,
+        ClipModel.State.RETIRING: task_names.MODEL_RETIRE,
+    }
+    with transaction.atomic():
+        stalled = list(
+            ClipModel.objects.select_for_update(skip_locked=True).filter(
+                state__in=list(steps), updated_at__lt=stale
+            )
+        )
+        for model in stalled:
+            ClipModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+            dispatch.model_step(steps[model.state], model.pk)
+    if stalled:
+        logger.info("re-sent stalled model steps: %s", [str(model) for model in stalled])
+    return len(stalled)
+
+
+def embed_missing() -> int:
+    """Send backfill work for ready photos that lack the active model's vector; return how
+    many lack it. The sweeper calls this, and staff can from the dashboard."""
+    engine = get_engine()
+    missing = photos_missing_vectors(model_id=engine.model_id).count()
+    if missing:
+        active = _active_row(engine)
+        dispatch.model_step(task_names.MODEL_BACKFILL, active.pk)
+    return missing
+
+
+def photos_reembed_all() -> int:
+    """Send work to recompute the active model's vector of every ready photo (after a change
+    to decoding or preprocessing, say); they stay searchable meanwhile. Returns how many."""
+    ids = list(Photo.objects.filter(status=Photo.Status.READY).values_list("pk", flat=True))
+    for start in range(0, len(ids), BACKFILL_BATCH):
+        dispatch.reembed_photos(ids[start : start + BACKFILL_BATCH])
+    return len(ids)

@@ -1,0 +1,144 @@
+"""The search forms: text, filters, strictness and order; an image query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from search.retrieval.choices import SearchChoices
+from search.retrieval.query import SearchFilters, Sort, Strictness
+from workers.embedding.images import ImageDecodeError, decode_image
+
+QUERY_HELP = (
+    "Describe a photo. A leading minus leaves things out: beach -people, "
+    'stars -"red star". With an image, the text steers it: "at night".'
+)
+
+
+class SearchForm(forms.Form):
+    """The query, the strictness, the order and the filters; any combination is valid.
+
+    Choices that depend on what the user can see (albums, cameras, tags, owners for staff) come
+    from ``choices``, built by the view from selectors.
+    """
+
+    q = forms.CharField(
+        label="Describe a photo",
+        max_length=500,
+        required=False,
+        help_text=QUERY_HELP,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "e.g. two red circles on a blue background",
+                "autofocus": True,
+                "aria-describedby": "query-help",
+            }
+        ),
+    )
+    similar = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    strictness = forms.ChoiceField(
+        label="Matches",
+        choices=[
+            (Strictness.LOOSE, "Loose"),
+            (Strictness.NORMAL, "Good"),
+            (Strictness.STRICT, "Strict"),
+            (Strictness.ALL, "Show all, ranked"),
+        ],
+        initial=Strictness.NORMAL,
+        required=False,
+    )
+    sort = forms.ChoiceField(
+        label="Order",
+        choices=[
+            (Sort.RELEVANCE, "Best match first"),
+            (Sort.TAKEN_NEWEST, "Newest taken first"),
+            (Sort.TAKEN_OLDEST, "Oldest taken first"),
+        ],
+        required=False,
+    )
+    taken_after = forms.DateField(
+        label="Taken from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    taken_before = forms.DateField(
+        label="Taken until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    camera = forms.ChoiceField(label="Camera", required=False)
+    has_location = forms.ChoiceField(
+        label="Location",
+        choices=[("", "Any"), ("yes", "With location"), ("no", "Without location")],
+        required=False,
+    )
+    album = forms.TypedChoiceField(label="Album", coerce=int, empty_value=None, required=False)
+    tag = forms.ChoiceField(label="Tag", required=False)
+    owner = forms.TypedChoiceField(
+        label="Uploaded by", coerce=int, empty_value=None, required=False
+    )
+
+    def __init__(self, data=None, *args, choices: SearchChoices, **kwargs):
+        if data is not None and not data.get("strictness"):
+            # A link or a bare ?q= means the default strictness, and the control must say so.
+            data = data.copy()
+            data["strictness"] = Strictness.NORMAL
+        super().__init__(data, *args, **kwargs)
+        self._choose("camera", [("", "Any")] + [(c, c) for c in choices.cameras])
+        self._choose("album", [("", "Any")] + [(a.pk, a.name) for a in choices.albums])
+        self._choose(
+            "tag", [("", "Any")] + [(name, f"{name} ({count})") for name, count in choices.tags]
+        )
+        if choices.owners:
+            owners = [(user.pk, user.get_username()) for user in choices.owners]
+            self._choose("owner", [("", "Anyone"), *owners])
+        else:
+            del self.fields["owner"]
+
+    def _choose(self, name: str, choices: Sequence[tuple[Any, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
+
+    def clean(self):
+        data = super().clean() or {}
+        after, before = data.get("taken_after"), data.get("taken_before")
+        if after and before and after > before:
+            self.add_error("taken_before", "This date is before the start date.")
+        return data
+
+    @property
+    def filters(self) -> SearchFilters:
+        data = self.cleaned_data
+        return SearchFilters(
+            taken_after=data.get("taken_after"),
+            taken_before=data.get("taken_before"),
+            camera=data.get("camera") or "",
+            has_location={"yes": True, "no": False}.get(data.get("has_location") or ""),
+            owner_id=data.get("owner"),
+            album_id=data.get("album"),
+            tag=data.get("tag") or "",
+        )
+
+    @property
+    def strictness_value(self) -> Strictness:
+        return Strictness(self.cleaned_data.get("strictness") or Strictness.NORMAL)
+
+    @property
+    def sort_value(self) -> Sort:
+        return Sort(self.cleaned_data.get("sort") or Sort.RELEVANCE)
+
+    @property
+    def filter_names(self) -> list[str]:
+        return ["taken_after", "taken_before", "camera", "has_location", "album", "tag", "owner"]
+
+
+class ImageSearchForm(SearchForm):
+    image = forms.FileField(label="Find photos like this image")
+
+    def clean_image(self):
+        upload = self.cleaned_data["image"]
+        try:
+            return decode_image(upload, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
+        except ImageDecodeError as exc:
+            raise forms.ValidationError(f"{upload.name}: {exc}") from None

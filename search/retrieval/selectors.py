@@ -1,0 +1,335 @@
+"""Searches: rank the photos a user may see against text, an image or a photo, through the
+per-model HNSW index or an exact scan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Cast
+from pgvector.django import CosineDistance, HalfVectorField, VectorField
+
+from search.models import Embedding, Photo, PhotoTag, SearchLog
+from search.photos.selectors import visibility
+from search.retrieval.query import (
+    NO_FILTERS,
+    SearchFilters,
+    Sort,
+    Strictness,
+    combine_vectors,
+    parse_query,
+)
+from search.retrieval.relevance import min_score, text_weight_with_image
+from workers.active_engine import get_engine
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    photo: Photo
+    score: float  # cosine similarity, 1.0 = same direction
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranked photo before its row is loaded: what ordering and cut-offs need."""
+
+    photo_id: int
+    score: float
+    taken_at: datetime | None
+
+
+class SearchHits(Sequence[SearchHit]):
+    """Ranked photos whose rows are loaded only for the slice that is read.
+
+    A search ranks up to ``MEDIASEARCH_SEARCH_MAX_RESULTS`` photos so that its pages are cut
+    from one stable order, but a page shows 60: building every Photo was most of a search's
+    time. ``len()`` and scores need no query; reading a slice loads its photos in one query
+    (a photo deleted since the ranking is left out).
+    """
+
+    def __init__(self, ranked: Sequence[Ranked]) -> None:
+        self.ranked = list(ranked)
+
+    def __len__(self) -> int:
+        return len(self.ranked)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._load(self.ranked[index])
+        loaded = self._load([self.ranked[index]])
+        if not loaded:
+            raise IndexError(f"photo {self.ranked[index].photo_id} no longer exists")
+        return loaded[0]
+
+    def __iter__(self):
+        return iter(self._load(self.ranked))
+
+    def __repr__(self) -> str:
+        return f"<SearchHits: {len(self)} ranked>"
+
+    @staticmethod
+    def _load(ranked: Sequence[Ranked]) -> list[SearchHit]:
+        photos = Photo.objects.in_bulk([row.photo_id for row in ranked])
+        return [
+            SearchHit(photo=photos[row.photo_id], score=row.score)
+            for row in ranked
+            if row.photo_id in photos
+        ]
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: SearchHits  # the good matches, in the order asked for
+    kind: str  # a SearchLog.Kind value
+    min_score: float | None  # the cut-off applied; None when everything is shown
+    hidden: int  # ranked photos left out as weak matches
+    best_hidden_score: float | None
+    latency_ms: float
+    exact: bool  # an exact scan rather than the HNSW index
+
+    @property
+    def top_score(self) -> float | None:
+        return max((row.score for row in self.hits.ranked), default=None)
+
+
+class SearchError(ValueError):
+    """A query that cannot be run as asked; ``str(error)`` says why, for the user."""
+
+
+def photo_search(
+    *,
+    user,
+    text: str = "",
+    image: Image | None = None,
+    similar_to: Photo | None = None,
+    filters: SearchFilters = NO_FILTERS,
+    strictness: Strictness = Strictness.NORMAL,
+    sort: Sort = Sort.RELEVANCE,
+) -> SearchOutcome:
+    """Rank the photos ``user`` may see against a description, an image, a photo of theirs, or
+    a combination (see ``search.query``), keep the good matches, and order them.
+
+    ``similar_to`` uses the photo's stored vector: no model call. Raises ``SearchError`` for a
+    query with nothing to look for.
+    """
+    started = time.perf_counter()
+    engine = get_engine()
+    parsed = parse_query(text)
+    image_vector = None
+    if similar_to is not None:
+        image_vector = stored_vector(photo=similar_to, model_id=engine.model_id)
+        if image_vector is None:
+            raise SearchError("This photo has no vector yet; try again once it is ready.")
+    elif image is not None:
+        image_vector = engine.encode_images([image])[0]
+    text_vector = text_embedding(parsed.positive) if parsed.positive else None
+    if image_vector is None and text_vector is None:
+        if parsed.negatives:
+            raise SearchError("Say what the photos should show, not only what to leave out.")
+        raise SearchError("Describe a photo or give an image to search with.")
+    try:
+        vector = combine_vectors(
+            image=image_vector,
+            text=text_vector,
+            negatives=[text_embedding(term) for term in parsed.negatives],
+            text_weight=text_weight_with_image(model_name=engine.spec.name),
+        )
+    except ValueError as exc:
+        raise SearchError(f"This query cannot be searched: {exc}.") from None
+
+    nearest = photos_nearest(
+        user=user,
+        vector=vector,
+        model_id=engine.model_id,
+        filters=filters,
+        exclude_photo_id=similar_to.pk if similar_to is not None else None,
+    )
+    ranked = nearest.hits.ranked
+    threshold = min_score(
+        model_name=engine.spec.name,
+        kind="text" if image_vector is None else "image",
+        strictness=strictness,
+    )
+    good = [row for row in ranked if threshold is None or row.score >= threshold]
+    weak = ranked[len(good) :]
+    return SearchOutcome(
+        hits=SearchHits(_sorted(good, sort)),
+        kind=(
+            SearchLog.Kind.SIMILAR
+            if similar_to is not None
+            else SearchLog.Kind.IMAGE
+            if image_vector is not None
+            else SearchLog.Kind.TEXT
+        ),
+        min_score=threshold,
+        hidden=len(weak),
+        best_hidden_score=weak[0].score if weak else None,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        exact=nearest.exact,
+    )
+
+
+def _sorted(ranked: list[Ranked], sort: Sort) -> list[Ranked]:
+    if sort == Sort.RELEVANCE:
+        return ranked  # already best first; ties keep the id order of photos_nearest
+    undated = [row for row in ranked if row.taken_at is None]
+    dated = sorted(
+        (row for row in ranked if row.taken_at is not None),
+        key=lambda row: (row.taken_at, row.photo_id),
+        reverse=sort == Sort.TAKEN_NEWEST,
+    )
+    return dated + undated  # photos without a date go last, in relevance order
+
+
+@lru_cache(maxsize=2048)
+def _cached_text_embedding(model_id: str, text: str) -> np.ndarray:
+    vector = get_engine().encode_texts([text])[0]
+    vector.flags.writeable = False
+    return vector
+
+
+def text_embedding(text: str) -> np.ndarray:
+    """The active model's unit vector for ``text``; repeated queries skip the model."""
+    return _cached_text_embedding(get_engine().model_id, text)
+
+
+def stored_vector(*, photo: Photo, model_id: str) -> np.ndarray | None:
+    vector = (
+        Embedding.objects.filter(photo=photo, model_id=model_id)
+        .values_list("vector", flat=True)
+        .first()
+    )
+    return None if vector is None else np.asarray(vector, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Nearest:
+    hits: SearchHits  # nearest first
+    exact: bool  # an exact scan rather than the HNSW index
+
+
+def photos_nearest(
+    *,
+    user,
+    vector,
+    model_id: str,
+    filters: SearchFilters = NO_FILTERS,
+    exclude_photo_id: int | None = None,
+    limit: int | None = None,
+    exact: bool | None = None,
+) -> Nearest:
+    """The visible, filtered, ready photos nearest to ``vector``, up to ``limit``.
+
+    A search that can only match a few photos (a small library, a selective filter) scans them
+    exactly: an approximate index that must skip most of what it finds is both slower and
+    less complete. Larger candidate sets go through the HNSW index with iterative scans, which
+    keep walking the graph until enough rows pass the filters. ``exact`` forces either way.
+    """
+    limit = limit or settings.MEDIASEARCH_SEARCH_MAX_RESULTS
+    if exact is None:
+        candidates = Photo.objects.filter(
+            visibility(user), _photo_filters(filters, model_id), status=Photo.Status.READY
+        )
+        # Counting stops at the threshold: a full count of a large library costs more than
+        # the index search it decides on.
+        below = settings.MEDIASEARCH_EXACT_SCAN_BELOW
+        exact = candidates.order_by()[:below].count() < below
+    queryset = _nearest_queryset(
+        user=user,
+        vector=vector,
+        model_id=model_id,
+        filters=filters,
+        exclude_photo_id=exclude_photo_id,
+        exact=exact,
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Iterative scans keep walking the graph until ``limit`` rows pass the filters, so the
+        # candidate list need not be as long as the result.
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.MEDIASEARCH_HNSW_EF_SEARCH])
+        # Relaxed order: results come back nearly sorted and are re-sorted below.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        # Ids, distances and dates only: vectors and whole rows are for the page to load.
+        rows = list(queryset.values_list("photo_id", "distance", "photo__taken_at")[:limit])
+    rows.sort(key=lambda row: (row[1], row[0]))
+    ranked = [
+        Ranked(photo_id=photo_id, score=1.0 - float(distance), taken_at=taken_at)
+        for photo_id, distance, taken_at in rows
+    ]
+    return Nearest(hits=SearchHits(ranked), exact=exact)
+
+
+def _photo_filters(filters: SearchFilters, model_id: str, prefix: str = "") -> Q:
+    """``filters`` as conditions on Photo (or, with ``prefix="photo__"``, on a related row)."""
+    conditions = Q()
+    if filters.taken_after:
+        conditions &= Q(**{f"{prefix}taken_at__date__gte": filters.taken_after})
+    if filters.taken_before:
+        conditions &= Q(**{f"{prefix}taken_at__date__lte": filters.taken_before})
+    if filters.camera:
+        camera = Q(**{f"{prefix}camera_model__iexact": filters.camera})
+        conditions &= camera | Q(**{f"{prefix}camera_make__iexact": filters.camera})
+    if filters.has_location is not None:
+        conditions &= Q(**{f"{prefix}latitude__isnull": not filters.has_location})
+    if filters.owner_id is not None:
+        conditions &= Q(**{f"{prefix}owner_id": filters.owner_id})
+    if filters.album_id is not None:
+        conditions &= Q(**{f"{prefix}albums": filters.album_id})
+    if filters.tag:
+        tagged = PhotoTag.objects.filter(model_id=model_id, name=filters.tag).values("photo_id")
+        conditions &= Q(**{f"{prefix}pk__in": tagged})
+    return conditions
+
+
+def _nearest_queryset(
+    *,
+    user,
+    vector,
+    model_id: str,
+    filters: SearchFilters = NO_FILTERS,
+    exclude_photo_id: int | None = None,
+    exact: bool = False,
+):
+    # The HNSW index is on the column cast to half precision (search.vector_index); ordering by
+    # the bare column cannot use it, which makes the scan exact (and full precision).
+    field = VectorField if exact else HalfVectorField
+    dim = len(vector)
+    query = Cast(Value(_vector_literal(vector)), field(dimensions=dim))
+    column = "vector" if exact else Cast("vector", field(dimensions=dim))
+    queryset = (
+        Embedding.objects.filter(model_id=model_id, photo__status=Photo.Status.READY)
+        .filter(visibility(user, prefix="photo__"), _photo_filters(filters, model_id, "photo__"))
+        .annotate(distance=CosineDistance(column, query))
+        .order_by("distance")
+    )
+    if exclude_photo_id is not None:
+        queryset = queryset.exclude(photo_id=exclude_photo_id)
+    return queryset
+
+
+def explain_nearest(
+    *, user, vector, model_id: str, filters: SearchFilters = NO_FILTERS, limit: int = 10
+) -> str:
+    """The query plan of an index-backed nearest-neighbour search (to check the index is used)."""
+    queryset = _nearest_queryset(user=user, vector=vector, model_id=model_id, filters=filters)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        return queryset[:limit].explain()
+
+
+def _vector_literal(vector) -> str:
+    return "[" + ",".join(repr(float(x)) for x in np.asarray(vector, dtype=np.float32)) + "]"

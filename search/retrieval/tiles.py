@@ -1,0 +1,57 @@
+"""Search hits as the grid shows them: one tile a photo, with its links and alt text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from search.models import Photo
+from search.retrieval.selectors import SearchHit
+from search.tags.selectors import photo_tag_names_for
+from workers.active_engine import get_engine
+
+
+@dataclass(frozen=True)
+class ResultTile:
+    """A search hit as a grid tile shows it."""
+
+    photo: Photo
+    score: float
+    alt: str  # the photo's most probable tags, else its file name
+    detail_url: str
+    thumbnail_url: str
+    similar_url: str
+
+
+def result_tiles(hits: Iterable[SearchHit]) -> list[ResultTile]:
+    """Tiles for ``hits``, their tags fetched in one query under the active model."""
+    hits = list(hits)
+    tags = photo_tag_names_for(
+        photo_ids=[hit.photo.pk for hit in hits], model_id=get_engine().model_id
+    )
+    # Three URLs a tile, sixty tiles a page: resolving each was a fifth of a search's time.
+    detail, thumbnail, similar = (
+        _photo_url_maker(name)
+        for name in ("search:photo_detail", "search:photo_thumbnail", "search:photo_similar")
+    )
+    return [
+        ResultTile(
+            photo=hit.photo,
+            score=hit.score,
+            alt=", ".join(tags.get(hit.photo.pk, ())) or hit.photo.original_filename,
+            detail_url=detail(hit.photo.pk),
+            thumbnail_url=thumbnail(hit.photo.pk),
+            similar_url=similar(hit.photo.pk),
+        )
+        for hit in hits
+    ]
+
+
+def _photo_url_maker(name: str) -> Callable[[int], str]:
+    """``lambda pk: reverse(name, args=[pk])`` for a URL whose only argument is a photo id,
+    resolved once."""
+    marker = 918273645  # stands for the id; the rest of the path is fixed text
+    prefix, suffix = reverse(name, args=[marker]).split(str(marker))
+    return lambda pk: f"{prefix}{int(pk)}{suffix}"

@@ -1,0 +1,85 @@
+import logging
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from search.web.rate_limits import rate_limit_check
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceUnavailableMiddleware:
+    """Turn "the database is down" into a clear 503 page instead of a crash page.
+
+    Django reconnects by itself on the next request (CONN_HEALTH_CHECKS), so the page only
+    asks the person to try again.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.error("database unavailable: %s", exception)
+        if request.path.startswith("/api/"):
+            # API clients read JSON, like every other API error.
+            response: HttpResponse = JsonResponse(
+                {"detail": "The database cannot be reached right now; try again shortly."},
+                status=503,
+            )
+        else:
+            response = render(request, "503.html", status=503)
+        response["Retry-After"] = "10"
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict Content-Security-Policy on every response that does not set its own.
+
+    Pages load scripts and styles only from this site (no inline code). Served photo files set
+    a sandboxing policy of their own (``search.photos.files.photo_file_response``).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.MEDIASEARCH_CSP
+        return response
+
+
+class RateLimitMiddleware:
+    """429 with Retry-After for login, upload and search over their limits (search.rate_limits).
+
+    Runs before the view, once the URL is resolved, so the view needs no decorator and a refused
+    upload is not even read."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        refusal = rate_limit_check(request, request.resolver_match.view_name)
+        if refusal is None:
+            return None
+        what = RATE_LIMIT_WHAT[refusal.bucket]
+        message = f"Too many {what}; try again in {refusal.retry_after} seconds."
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse({"detail": message}, status=429)
+        else:
+            response = render(request, "429.html", {"message": message}, status=429)
+        response["Retry-After"] = str(refusal.retry_after)
+        return response
+
+
+RATE_LIMIT_WHAT = {"login": "login attempts", "upload": "uploads", "search": "searches"}

@@ -1,0 +1,165 @@
+"""The staff dashboard: figures, pipeline controls, failures, and the model switch."""
+
+import pytest
+from django.urls import reverse
+
+from search.ingest.active_model import forget_active_spec
+from search.ingest.model_switch import (
+    ModelSwitchError,
+    model_backfill,
+    model_prepare,
+    model_retire,
+    model_switch_start,
+)
+from search.ingest.pipeline import photos_retry, pipeline_pause, pipeline_resume
+from search.ingest.selectors import switch_progress
+from search.models import ClipModel, Embedding, Photo
+from search.photos.services import photo_create
+from search.retrieval.query import Strictness
+from search.retrieval.selectors import photo_search
+from search.retrieval.vector_index import index_name
+from tests.conftest import encode, make_image, upload_file
+from tests.pipeline import photo_embed
+from workers.active_engine import get_engine
+
+pytestmark = pytest.mark.django_db
+INCOMING = ("MediaSearch-Demo", "")  # the demo architecture, randomly initialised: other weights
+
+
+def add_photo(owner, color="red", shape="circle", embed=True) -> Photo:
+    data = encode(make_image(color=color, shape=shape))
+    photo = photo_create(owner=owner, file=upload_file(f"{color}-{shape}.jpg", data)).photo
+    if embed:
+        photo_embed(photo_id=photo.pk)
+    photo.refresh_from_db()
+    return photo
+
+
+def test_dashboard_shows_pipeline_storage_versions_and_charts(client, staff, alice):
+    add_photo(alice)
+    client.force_login(staff)
+    page = client.get(reverse("search:dashboard"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    for text in ("Messages queued", "Oldest pending", "PostgreSQL", "pgvector", "Redis"):
+        assert text in html, text
+    assert html.count('<svg class="chart"') == 2
+    photo = Photo.objects.get()
+    assert page.context["storage"].originals_bytes == photo.size_bytes
+    assert page.context["storage"].derived_bytes == photo.derived_bytes
+    assert photo.derived_bytes == photo.thumbnail.size + photo.preview.size > 0
+    assert page.context["pipeline"].embedded_last_hour == 1
+
+
+def test_pausing_stops_claims_and_resuming_sends_every_waiting_photo(
+    alice, django_capture_on_commit_callbacks
+):
+    pipeline_pause()
+    photo = add_photo(alice)  # the worker's attempt comes while paused
+    assert photo.status == "pending" and photo.attempts == 0
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert pipeline_resume() == 1
+    assert len(callbacks) == 1  # one message per waiting photo, after the commit
+    photo_embed(photo_id=photo.pk)
+    photo.refresh_from_db()
+    assert photo.status == "ready"
+
+
+def test_failures_are_retried_one_by_one_or_by_reason_and_deleted(client, staff, alice, bob):
+    photos = [add_photo(alice, color=c) for c in ("red", "blue", "green")]
+    others = add_photo(bob, color="white")
+    Photo.objects.filter(pk__in=[p.pk for p in photos[:2]]).update(
+        status="failed", failure_reason="disk hiccup", attempts=5
+    )
+    Photo.objects.filter(pk=photos[2].pk).update(status="failed", failure_reason="corrupt")
+    Photo.objects.filter(pk=others.pk).update(status="failed", failure_reason="corrupt")
+    client.force_login(staff)
+
+    client.post(
+        reverse("search:dashboard_action", args=["retry-reason"]), {"reason": "disk hiccup"}
+    )
+    retried = Photo.objects.filter(pk__in=[p.pk for p in photos[:2]])
+    assert {(p.status, p.attempts, p.failure_reason) for p in retried} == {("pending", 0, "")}
+    assert Photo.objects.filter(status="failed").count() == 2
+
+    client.post(reverse("search:dashboard_action", args=["retry"]), {"photo": photos[2].pk})
+    assert Photo.objects.get(pk=photos[2].pk).status == "pending"
+
+    client.post(reverse("search:dashboard_action", args=["delete"]), {"photo": others.pk})
+    assert not Photo.objects.filter(pk=others.pk).exists()
+    assert photos_retry(photo_ids=[photos[0].pk]) == 0  # only failed photos are retried
+
+
+def test_dashboard_actions_are_for_staff_only(client, alice):
+    add_photo(alice)
+    client.force_login(alice)
+    for action in ("pause", "retry", "delete", "switch", "reembed-all"):
+        response = client.post(reverse("search:dashboard_action", args=[action]), {"photo": 1})
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert Photo.objects.count() == 1
+
+
+def test_a_model_switch_builds_beside_the_active_model_then_takes_over(alice, staff):
+    photos = [
+        add_photo(alice, color=c, shape=s) for c, s in [("red", "circle"), ("blue", "square")]
+    ]
+    old = get_engine()
+
+    incoming = model_switch_start(name=INCOMING[0], pretrained=INCOMING[1])
+    active_row = ClipModel.objects.get(state="active")
+    assert active_row.model_id == old.model_id
+    with pytest.raises(ModelSwitchError, match="already running"):
+        model_switch_start(name=INCOMING[0], pretrained="demo-other")
+
+    model_prepare(model_pk=incoming.pk)
+    incoming.refresh_from_db()
+    assert incoming.state == "building" and incoming.model_id == "MediaSearch-Demo/random-0"
+    assert model_backfill(model_pk=incoming.pk, batch_size=1) == 1
+    # Half built: search still answers from the active model's vectors.
+    progress = switch_progress()
+    assert (progress.done, progress.total) == (1, 2)
+    forget_active_spec()
+    assert get_engine().model_id == old.model_id
+    assert len(photo_search(user=alice, text="a red circle", strictness=Strictness.ALL).hits) == 2
+
+    late = add_photo(alice, color="green", shape="triangle")  # arrives during the switch
+    while model_backfill(model_pk=incoming.pk, batch_size=1):
+        pass
+    model_backfill(model_pk=incoming.pk)  # nothing left: finishes the switch
+    incoming.refresh_from_db()
+    assert incoming.state == "active"
+    forget_active_spec()
+    assert get_engine().model_id == incoming.model_id
+    hits = photo_search(user=alice, text="a red circle", strictness=Strictness.ALL).hits
+    assert {hit.photo.pk for hit in hits} == {p.pk for p in photos} | {late.pk}
+
+    active_row.refresh_from_db()
+    assert active_row.state == "retiring"
+    assert model_retire(model_pk=active_row.pk) == 3
+    active_row.refresh_from_db()
+    assert active_row.state == "retired"
+    assert set(Embedding.objects.values_list("model_id", flat=True)) == {incoming.model_id}
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [index_name(old.model_id)])
+        assert cursor.fetchone()[0] is None  # the old model's index is gone
+
+
+def test_a_model_that_cannot_be_loaded_fails_the_switch_and_changes_nothing(alice, staff):
+    add_photo(alice)
+    incoming = model_switch_start(name="MediaSearch-Demo", pretrained="/nowhere/weights.pt")
+    model_prepare(model_pk=incoming.pk)
+    incoming.refresh_from_db()
+    assert incoming.state == "failed" and "no checkpoint file" in incoming.failure_reason
+    assert ClipModel.objects.get(state="active").model_id == get_engine().model_id
+    assert switch_progress() is None
+
+
+def test_unknown_models_and_the_current_model_are_refused(alice):
+    with pytest.raises(ModelSwitchError, match="knows no model"):
+        model_switch_start(name="NoSuchNet", pretrained="")
+    current = get_engine().spec
+    with pytest.raises(ModelSwitchError, match="in use already"):
+        model_switch_start(name=current.name, pretrained=current.pretrained)

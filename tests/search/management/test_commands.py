@@ -1,0 +1,58 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+
+def test_download_model_without_a_network_says_what_to_do(settings, monkeypatch):
+    # The model hub is outside the system: stand in for "no network".
+    import workers.embedding.model as model_module
+
+    monkeypatch.setattr(model_module, "_hub_reachable", lambda timeout=3.0: False)
+    settings.MEDIASEARCH_CLIP_MODEL = "ViT-B-32"
+    settings.MEDIASEARCH_CLIP_PRETRAINED = "laion2b_s34b_b79k"
+
+    with pytest.raises(CommandError) as error:
+        call_command("download_model")
+
+    assert str(error.value) == (
+        "could not load ViT-B-32 (laion2b_s34b_b79k): the model hub cannot be reached and these "
+        "weights are not in the local cache. Connect to the network and run this again, or set "
+        "MEDIASEARCH_CLIP_PRETRAINED to the path of a checkpoint file."
+    )
+
+
+def test_download_model_with_a_local_checkpoint_reports_the_model_id(settings, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from workers.embedding.model import DEMO_MODEL_NAME, ModelSpec, load_engine
+
+    source = load_engine(ModelSpec(DEMO_MODEL_NAME, ""))
+    path = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in source.model.state_dict().items()}, path)
+    settings.MEDIASEARCH_CLIP_MODEL = DEMO_MODEL_NAME
+    settings.MEDIASEARCH_CLIP_PRETRAINED = str(path)
+
+    call_command("download_model")
+
+    assert f"Ready: {DEMO_MODEL_NAME}/weights-" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_demo_gallery_has_dates_cameras_and_pictures_of_the_same_thing(alice):
+    from search.models import Photo
+    from tests.pipeline import photo_embed
+
+    call_command("load_demo_gallery", owner="alice", count=8)
+    call_command("load_demo_gallery", owner="alice", count=8)  # safe to run twice
+
+    photos = list(Photo.objects.filter(owner=alice).order_by("original_filename"))
+    assert len(photos) == 8
+    for photo in photos:
+        photo_embed(photo_id=photo.pk)
+        photo.refresh_from_db()
+        assert photo.status == "ready" and photo.taken_at is not None and photo.camera_model
+    # The fourth picture shows what the third shows: "find similar" on one finds the other.
+    from search.retrieval.query import Strictness
+    from search.retrieval.selectors import photo_search
+
+    hits = photo_search(user=alice, similar_to=photos[2], strictness=Strictness.ALL).hits
+    assert hits[0].photo == photos[3]

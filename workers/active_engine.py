@@ -1,0 +1,142 @@
+"""The engine of this process: loaded on first use, once, then shared by every request or task.
+
+Reads Django settings (not the ORM). The web process uses it to encode queries, each Celery
+worker process to encode photos; neither loads anything at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from workers.embedding.model import ClipEngine, ModelSpec, load_engine, load_engine_with_fallback
+from workers.embedding.tags import (
+    DEMO_VOCABULARY,
+    GENERAL_VOCABULARY,
+    Tagger,
+    TagVocabulary,
+    load_vocabulary,
+    tagger_for,
+)
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+# The engines this process has loaded, oldest first: the active model's and, during a model
+# switch, the incoming one's. Older ones are let go so that memory does not keep growing.
+_engines: dict[ModelSpec, ClipEngine] = {}
+_KEEP_ENGINES = 2
+_torch_threads: int | None = None
+
+
+def use_torch_threads(count: int) -> None:
+    """Run this process's model on ``count`` threads (torch's intra-op pool; 0: one per core).
+
+    Web processes encode one short query at a time, many requests at once: one thread each
+    (``MEDIASEARCH_TORCH_THREADS``). A pool of threads that outnumbers the free cores stalls
+    at every barrier: a 2 ms query encode took 200 ms while another process kept one of two
+    cores busy. Workers run large batches and call this at start with
+    ``MEDIASEARCH_WORKER_TORCH_THREADS``.
+    """
+    global _torch_threads
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(count if count > 0 else cores or 1)
+    _torch_threads = count
+
+
+_spec_provider: Callable[[], ModelSpec] | None = None
+
+
+def configured_spec() -> ModelSpec:
+    return ModelSpec(settings.MEDIASEARCH_CLIP_MODEL, settings.MEDIASEARCH_CLIP_PRETRAINED)
+
+
+def set_active_spec_provider(provider: Callable[[], ModelSpec]) -> None:
+    """Let the app say which model is active (a model chosen on the dashboard); without a
+    provider it is the configured one. Kept as a hook so this module needs no ORM."""
+    global _spec_provider
+    _spec_provider = provider
+
+
+def active_spec() -> ModelSpec:
+    return _spec_provider() if _spec_provider is not None else configured_spec()
+
+
+def get_engine() -> ClipEngine:
+    """Return this process's engine for the active model, loading it on first use.
+
+    The configured model falls back to the shipped demo model when it cannot be loaded.
+    """
+    return engine_for(active_spec())
+
+
+def engine_for(spec: ModelSpec) -> ClipEngine:
+    """The engine for ``spec``, loaded once per process. Only the configured model may fall
+    back to the demo model; any other raises ``ModelLoadError`` when it cannot be loaded."""
+    engine = _engines.get(spec)
+    if engine is not None:
+        return engine
+    with _lock:
+        engine = _engines.get(spec)
+        if engine is None:
+            if _torch_threads is None:  # a worker has set its own already
+                use_torch_threads(settings.MEDIASEARCH_TORCH_THREADS)
+            options: dict[str, Any] = {
+                "device": settings.MEDIASEARCH_CLIP_DEVICE,
+                "cache_dir": settings.MEDIASEARCH_CLIP_CACHE_DIR,
+            }
+            if spec == configured_spec():
+                engine = load_engine_with_fallback(spec, **options)
+            else:
+                engine = load_engine(spec, **options)
+            _engines[spec] = engine
+            while len(_engines) > _KEEP_ENGINES:
+                del _engines[next(iter(_engines))]
+    return engine
+
+
+def loaded_engine() -> ClipEngine | None:
+    """The active model's engine if this process has loaded it already; never loads one."""
+    return _engines.get(active_spec())
+
+
+def warm_up_in_background() -> None:
+    """Start loading the engine in a daemon thread (web servers call this once at start)."""
+    if not settings.MEDIASEARCH_WARM_UP:
+        return
+
+    def load() -> None:
+        try:
+            get_engine()
+        except Exception:
+            logger.exception("could not load any CLIP model; searches will fail until fixed")
+
+    threading.Thread(target=load, name="clip-warm-up", daemon=True).start()
+
+
+def vocabulary_path(engine: ClipEngine) -> Path:
+    """The configured tag vocabulary, or the shipped one that suits ``engine``."""
+    if settings.MEDIASEARCH_TAG_VOCABULARY:
+        return Path(settings.MEDIASEARCH_TAG_VOCABULARY)
+    return DEMO_VOCABULARY if engine.is_demo else GENERAL_VOCABULARY
+
+
+def active_vocabulary(engine: ClipEngine) -> TagVocabulary:
+    """The tag vocabulary for ``engine``, read now (edits apply at once). Raises
+    ``VocabularyError``."""
+    return load_vocabulary(vocabulary_path(engine))
+
+
+def get_tagger(engine: ClipEngine) -> Tagger:
+    """The tagger of the active vocabulary under ``engine``; its text vectors are computed once
+    per process (or read from ``MEDIASEARCH_TAG_CACHE_DIR``). Raises ``VocabularyError``."""
+    return tagger_for(
+        engine, active_vocabulary(engine), cache_dir=settings.MEDIASEARCH_TAG_CACHE_DIR or None
+    )
