@@ -33,6 +33,12 @@ SLOW_SECONDS = 2.0
 MAX_PIXELS = 4_000_000
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _resizer_imported():
+    """The first resize imports torch (seconds): not decoding time, so not timed."""
+    make_thumbnail(make_image(), max_side=64)
+
+
 @cache
 def seeds() -> dict[str, bytes]:
     """Small real files of every accepted format (those this Pillow can write)."""
