@@ -1,6 +1,7 @@
-"""Fuzzing the upload and decode path with mutated real JPEG, PNG, GIF, WebP, HEIC, AVIF, TIFF
-and BMP files: every input is decoded to an RGB image or refused with ``ImageDecodeError`` (a
-reason fit to show), never another exception, a crash of the process, or a hang.
+"""Fuzzing the upload and decode path with mutated real JPEG, PNG, GIF, WebP, HEIC, AVIF, TIFF,
+BMP, JPEG 2000 and Netpbm files: every input is decoded to an RGB image or refused with
+``ImageDecodeError`` (a reason fit to show), never another exception, a crash of the process,
+or a hang.
 
 The normal run tries a few hundred inputs; ``MEDIASEARCH_FUZZ_EXAMPLES=20000`` runs a longer
 campaign with the same command (see docs/RELIABILITY.md).
@@ -53,6 +54,8 @@ def seeds() -> dict[str, bytes]:
         "BMP": {},
         "HEIF": {"quality": 50},
         "AVIF": {"quality": 50},
+        "JPEG2000": {},
+        "PPM": {},
     }.items():
         try:
             made[name] = encode(image, name, **params)
@@ -68,7 +71,7 @@ def seeds() -> dict[str, bytes]:
 
 
 def test_there_are_seeds_of_the_main_formats():
-    assert {"JPEG", "PNG", "GIF", "WEBP", "HEIF"} <= set(seeds())
+    assert {"JPEG", "PNG", "GIF", "WEBP", "HEIF", "JPEG2000", "PPM"} <= set(seeds())
 
 
 @st.composite

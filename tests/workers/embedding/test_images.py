@@ -5,10 +5,17 @@ from PIL import Image
 
 from tests.conftest import encode, make_image
 from workers.embedding.images import (
+    IMAGE_FORMATS,
     ImageDecodeError,
     decode_image,
+    format_info,
     identify_format,
     make_thumbnail,
+)
+
+NOT_AN_IMAGE = (
+    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
+    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
 )
 
 
@@ -80,6 +87,99 @@ def test_the_pixel_limit_is_ours_not_pillows():
     assert identify_format(io.BytesIO(data), max_pixels=200_000_000) == "PNG"
     with pytest.raises(ImageDecodeError, match="more than the limit of 50,000,000"):
         identify_format(io.BytesIO(data), max_pixels=50_000_000)
+
+
+def netpbm(magic: str, size: str, *rest: str | bytes) -> bytes:
+    parts = [magic.encode(), size.encode()] + [
+        r if isinstance(r, bytes) else r.encode() for r in rest
+    ]
+    return b"\n".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (netpbm("P1", "2 1", "1 0"), [(0, 0, 0), (255, 255, 255)]),  # plain PBM: 1 is black
+        (netpbm("P4", "2 1", b"\x80"), [(0, 0, 0), (255, 255, 255)]),
+        (netpbm("P2", "2 1", "15", "0 15"), [(0, 0, 0), (255, 255, 255)]),
+        (netpbm("P5", "2 1", "255", b"\x00\x80"), [(0, 0, 0), (128, 128, 128)]),
+        (netpbm("P5", "2 1", "65535", b"\xff\xff\x80\x00"), [(255,) * 3, (128,) * 3]),
+        (netpbm("P3", "2 1", "255", "255 0 0 0 0 255"), [(255, 0, 0), (0, 0, 255)]),
+        (netpbm("P6", "2 1", "255", b"\xff\x00\x00\x00\xff\x00"), [(255, 0, 0), (0, 255, 0)]),
+    ],
+)
+def test_decodes_the_netpbm_family(data, expected):
+    image = decode_image(data)
+    assert identify_format(io.BytesIO(data)) == "PPM"
+    assert [image.getpixel((x, 0)) for x in range(2)] == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        netpbm("Pf", "1 1", "-1.0", b"\x00\x00\x80\x3f"),  # PFM: floats, would decode black
+        netpbm("PyRGBA", "1 1", "255", b"\xff\x00\x00\xff"),  # Pillow's own, not Netpbm
+        netpbm("P7", "1 1", "255", b"\xff"),  # PAM: Pillow has no decoder for it
+    ],
+)
+def test_refuses_what_pillow_calls_ppm_but_is_not_netpbm_p1_to_p6(data):
+    with pytest.raises(ImageDecodeError) as error:
+        decode_image(data)
+    assert str(error.value) == NOT_AN_IMAGE
+
+
+def test_decodes_jpeg_2000_in_both_its_container_and_as_a_bare_codestream():
+    scene = make_image(size=(64, 48))
+    for params in ({}, {"no_jp2": True}):
+        data = encode(scene, "JPEG2000", **params)
+        assert identify_format(io.BytesIO(data)) == "JPEG2000"
+        red, green, blue = decode_image(data).getpixel((32, 24))  # the red circle's centre
+        assert red > 240 and green < 15 and blue < 15
+
+
+def test_the_refusal_names_every_format_of_the_allowlist():
+    with pytest.raises(ImageDecodeError) as error:
+        decode_image(b"hello, this is text")
+    assert str(error.value) == NOT_AN_IMAGE
+    assert all(entry.label in NOT_AN_IMAGE for entry in IMAGE_FORMATS)
+
+
+@pytest.mark.parametrize("entry", IMAGE_FORMATS, ids=lambda entry: entry.name)
+def test_every_format_of_the_allowlist_is_sniffed_as_itself(entry):
+    scene = make_image(size=(64, 48))
+    if entry.name == "MPO":
+        data = encode(scene, "MPO", save_all=True, append_images=[scene])
+    else:
+        data = encode(scene, entry.name)
+    assert identify_format(io.BytesIO(data)) == entry.name
+    assert format_info(entry.name) == entry
+
+
+@pytest.mark.parametrize(
+    ("image_format", "mime_type", "extension"),
+    [
+        ("JPEG", "image/jpeg", ".jpg"),
+        ("MPO", "image/jpeg", ".jpg"),  # a JPEG with more pictures in it, as phones write them
+        ("PNG", "image/png", ".png"),
+        ("WEBP", "image/webp", ".webp"),
+        ("GIF", "image/gif", ".gif"),
+        ("TIFF", "image/tiff", ".tiff"),
+        ("BMP", "image/bmp", ".bmp"),
+        ("HEIF", "image/heic", ".heic"),
+        ("AVIF", "image/avif", ".avif"),
+        ("JPEG2000", "image/jp2", ".jp2"),
+        ("PPM", "image/x-portable-anymap", ".pnm"),
+    ],
+)
+def test_format_info_gives_the_type_and_extension_to_serve_a_file_with(
+    image_format, mime_type, extension
+):
+    info = format_info(image_format)
+    assert (info.mime_type, info.extension) == (mime_type, extension)
+
+
+def test_format_info_knows_nothing_outside_the_allowlist():
+    assert [format_info(name) for name in ("SVG", "PDF", "", "jpeg")] == [None] * 4
 
 
 def test_identify_format_reads_content_not_names_and_rewinds():
