@@ -1,5 +1,6 @@
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -8,6 +9,7 @@ from workers.embedding.images import (
     IMAGE_FORMATS,
     ImageDecodeError,
     decode_image,
+    decode_photo,
     format_info,
     identify_format,
     make_thumbnail,
@@ -17,6 +19,7 @@ NOT_AN_IMAGE = (
     "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
     "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
 )
+ORIENTATION = 0x0112
 
 
 def test_decodes_jpeg_to_rgb():
@@ -24,11 +27,46 @@ def test_decodes_jpeg_to_rgb():
     assert (image.mode, image.size) == ("RGB", (64, 48))
 
 
-def test_applies_exif_orientation():
+def upright_scene() -> np.ndarray:
+    """120x80, white, with a red block in its top-left corner: no turn or flip leaves it alike."""
+    pixels = np.full((80, 120, 3), 255, dtype=np.uint8)
+    pixels[:20, :30] = (255, 0, 0)
+    return pixels
+
+
+# How a camera stores the upright scene under each EXIF orientation: the tag says which side of
+# the scene the stored row 0 and column 0 are (EXIF 2.32, section 4.6.5, Orientation), written
+# here with numpy rather than with the Pillow transposes the decoder uses.
+STORED = {
+    1: lambda u: u,  # row 0 top, column 0 left
+    2: lambda u: u[:, ::-1],  # top, right
+    3: lambda u: u[::-1, ::-1],  # bottom, right
+    4: lambda u: u[::-1, :],  # bottom, left
+    5: lambda u: u.transpose(1, 0, 2),  # left, top
+    6: lambda u: u[:, ::-1].transpose(1, 0, 2),  # right, top
+    7: lambda u: u[::-1, ::-1].transpose(1, 0, 2),  # right, bottom
+    8: lambda u: u[::-1, :].transpose(1, 0, 2),  # left, bottom
+}
+
+
+@pytest.mark.parametrize("min_side", [0, 60], ids=["full", "reduced"])
+@pytest.mark.parametrize("orientation", sorted(STORED))
+def test_exif_orientation_puts_every_pixel_where_it_belongs(orientation, min_side):
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise to display
-    data = encode(make_image(size=(80, 40)), exif=exif.tobytes())
-    assert decode_image(data).size == (40, 80)
+    exif[ORIENTATION] = orientation
+    stored = Image.fromarray(np.ascontiguousarray(STORED[orientation](upright_scene())))
+    data = encode(stored, quality=95, exif=exif.tobytes())
+
+    decoded = decode_photo(data, min_side=min_side)  # 60: the JPEG decoder's half scale
+
+    assert (decoded.width, decoded.height) == (120, 80)
+    side = 120 if min_side == 0 else 60
+    assert decoded.image.size == (side, side * 2 // 3)
+    expected = np.asarray(Image.fromarray(upright_scene()).resize(decoded.image.size)).astype(int)
+    pixels = np.asarray(decoded.image).astype(int)
+    assert np.abs(pixels - expected).max(axis=2).mean() < 1.5  # JPEG noise (0.5), not a turn
+    red, green, blue = pixels[side // 12, side // 8]  # the marker's centre
+    assert red > 240 and green < 15 and blue < 15
 
 
 def test_flattens_transparent_palette_png_onto_white():
