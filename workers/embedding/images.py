@@ -193,7 +193,8 @@ def prepare_photo(
     Each rendition (a JPEG no larger than its side) is resized from the next larger one, not
     from the original, and the model gets the smallest picture whose shorter side is still at
     least ``model_side`` (twice the model's input is plenty: its own resize does the rest).
-    Embeddings stay within cosine 0.99999 of a full decode (tests/workers/embedding).
+    Embeddings stay within cosine 0.99997 of a full decode (0.99999 for the demo model;
+    tests/workers/embedding/test_fidelity.py).
     Raises ``ImageDecodeError``. Thread-safe: Pillow (decoding, encoding) and torchvision
     (resizing) release the GIL, so a pool of threads uses every core.
     """
