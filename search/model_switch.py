@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from search.models import ClipModel, Embedding, NearDuplicatePair, Photo, PhotoTag
 from search.vector_index import drop_vector_index, ensure_vector_index
-from workers.embedding.active import configured_spec, engine_for, get_engine
+from workers.embedding.active import check_chosen_spec, configured_spec, engine_for, get_engine
 from workers.embedding.images import ImageDecodeError, decode_image
 from workers.embedding.model import ModelLoadError, ModelSpec
 
@@ -102,6 +102,10 @@ def model_switch_start(*, name: str, pretrained: str) -> ClipModel:
     with transaction.atomic():
         if model_in_switch() is not None:
             raise ModelSwitchError("A model switch is already running; cancel it first.")
+        try:
+            check_chosen_spec(ModelSpec(name, pretrained))
+        except ModelLoadError as exc:
+            raise ModelSwitchError(str(exc)) from None
         _active_row(current)
         incoming = ClipModel.objects.create(
             name=name, pretrained=pretrained, state=ClipModel.State.PREPARING
