@@ -15,7 +15,13 @@ from typing import Any
 
 from django.conf import settings
 
-from workers.embedding.model import ClipEngine, ModelSpec, load_engine, load_engine_with_fallback
+from workers.embedding.model import (
+    ClipEngine,
+    ModelSpec,
+    check_spec,
+    load_engine,
+    load_engine_with_fallback,
+)
 from workers.embedding.tags import (
     DEMO_VOCABULARY,
     GENERAL_VOCABULARY,
@@ -69,6 +75,20 @@ def active_spec() -> ModelSpec:
     return _spec_provider() if _spec_provider is not None else configured_spec()
 
 
+def _models_dir_for(spec: ModelSpec) -> str | None:
+    """Where ``spec``'s checkpoint may come from: anywhere for the operator's own configured
+    model, only ``MEDIASEARCH_MODELS_DIR`` for one chosen on the dashboard."""
+    return None if spec == configured_spec() else settings.MEDIASEARCH_MODELS_DIR
+
+
+def check_chosen_spec(spec: ModelSpec) -> None:
+    """Refuse at once a model this process would not load (``engine_for`` checks the same).
+
+    Raises ``ModelLoadError`` with the reason: see ``workers.embedding.model.check_spec``.
+    """
+    check_spec(spec, models_dir=_models_dir_for(spec))
+
+
 def get_engine() -> ClipEngine:
     """Return this process's engine for the active model, loading it on first use.
 
@@ -95,7 +115,7 @@ def engine_for(spec: ModelSpec) -> ClipEngine:
             if spec == configured_spec():
                 engine = load_engine_with_fallback(spec, **options)
             else:
-                engine = load_engine(spec, **options)
+                engine = load_engine(spec, models_dir=_models_dir_for(spec), **options)
             _engines[spec] = engine
             while len(_engines) > _KEEP_ENGINES:
                 del _engines[next(iter(_engines))]

@@ -11,6 +11,14 @@ MEDIASEARCH_CLIP_MODEL = env_str("MEDIASEARCH_CLIP_MODEL", "ViT-B-32")
 MEDIASEARCH_CLIP_PRETRAINED = env_str("MEDIASEARCH_CLIP_PRETRAINED", "laion2b_s34b_b79k")
 MEDIASEARCH_CLIP_DEVICE = env_str("MEDIASEARCH_CLIP_DEVICE", "cpu")
 MEDIASEARCH_CLIP_CACHE_DIR = env_str("MEDIASEARCH_CLIP_CACHE_DIR", "") or None
+# The only place a checkpoint file chosen on the dashboard may come from (staff name a file in
+# it); MEDIASEARCH_CLIP_PRETRAINED above is the operator's own and may be any path. Keep it apart
+# from the media folder: an upload is no checkpoint to offer.
+MEDIASEARCH_MODELS_DIR = env_str("MEDIASEARCH_MODELS_DIR", str(var_dir() / "models"))
+if not os.path.isabs(MEDIASEARCH_MODELS_DIR):
+    raise ImproperlyConfigured(
+        "MEDIASEARCH_MODELS_DIR must be an absolute path (a folder with no files accepts none)."
+    )
 
 # HNSW candidate list size at query time; higher is slower and more exact. 300 keeps recall@10
 # at 0.95 up to a million photos and costs no measurable time at 100k (docs/PERFORMANCE.md).

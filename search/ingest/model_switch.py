@@ -32,7 +32,7 @@ from search.models import ClipModel, Embedding, NearDuplicatePair, Photo, PhotoT
 from search.retrieval.vector_index import drop_vector_index, ensure_vector_index
 from search.tags.services import photos_retag
 from workers import task_names
-from workers.active_engine import engine_for, get_engine
+from workers.active_engine import check_chosen_spec, engine_for, get_engine
 from workers.embedding.images import ImageDecodeError, decode_image
 from workers.embedding.model import ModelLoadError, ModelSpec, register_demo_config
 
@@ -67,6 +67,10 @@ def model_switch_start(*, name: str, pretrained: str) -> ClipModel:
     with transaction.atomic():
         if model_in_switch() is not None:
             raise ModelSwitchError("A model switch is already running; cancel it first.")
+        try:
+            check_chosen_spec(ModelSpec(name, pretrained))
+        except ModelLoadError as exc:
+            raise ModelSwitchError(str(exc)) from None
         _active_row(current)
         incoming = ClipModel.objects.create(
             name=name, pretrained=pretrained, state=ClipModel.State.PREPARING

@@ -14,7 +14,10 @@ from workers.embedding.demo.scenes import Scene, render
 
 pytestmark = pytest.mark.browser
 
-NOT_AN_IMAGE = "not a supported image (accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)"
+NOT_AN_IMAGE = (
+    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
+    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
+)
 TOO_BIG = "the file is larger than the 100 MB limit"  # the app's default limit
 DAMAGED = "the image data is damaged or incomplete"
 

@@ -11,6 +11,7 @@ import requests
 from search.evaluation.search import result_ids
 from search.models import Embedding, Photo
 from tests.conftest import encode, make_image, wait_for
+from tests.workers.embedding.vectors import assert_unit_length, cosines
 from workers.active_engine import get_engine
 from workers.embedding.images import decode_image
 
@@ -72,11 +73,13 @@ def test_uploaded_photos_become_searchable_through_a_real_worker(live_server, ce
         stored = np.asarray(Embedding.objects.get(photo=photo).vector)
         with photo.file.open("rb") as handle:
             expected = engine.encode_images([decode_image(handle)])[0]
-        assert float(stored @ expected) >= 0.9999
+        assert_unit_length(stored)
+        assert cosines(stored, expected)[0] >= 0.9999
 
     # Text search over HTTP ranks exactly by cosine similarity to the encoded query.
     query = "a blue square on a yellow background"
     text_vector = engine.encode_texts([query])[0]
+    assert_unit_length(text_vector)  # so that a dot product ranks as the cosine does
     vectors = {e.photo_id: np.asarray(e.vector) for e in Embedding.objects.all()}
     expected_ranking = sorted(vectors, key=lambda pk: -float(vectors[pk] @ text_vector))
     page = session.get(f"{live_server.url}/", params={"q": query, "strictness": "all"}).text

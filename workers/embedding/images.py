@@ -21,9 +21,50 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 # HEIC/HEIF photos from phones; AVIF is built into Pillow.
 pillow_heif.register_heif_opener()
 
-# Formats are recognised from content, never from a file name or a Content-Type header.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 DEFAULT_MAX_PIXELS = 100_000_000
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """A format uploads are accepted in, and how a file in it is served and named."""
+
+    name: str  # Pillow's name: what ``identify_format`` returns and a photo stores
+    label: str  # what people call it, in messages
+    mime_type: str
+    extension: str  # with its dot; downloads are named by the format sniffed, not the upload
+
+
+# The allowlist. Formats are recognised from content, never from a file name or a Content-Type
+# header, and only these decoders are ever run.
+IMAGE_FORMATS: tuple[ImageFormat, ...] = (
+    ImageFormat("JPEG", "JPEG", "image/jpeg", ".jpg"),
+    # A JPEG that carries more pictures (previews, stereo pairs, phones' HDR gain maps): Pillow's
+    # JPEG opener names it MPO. It is a JPEG to everyone else.
+    ImageFormat("MPO", "JPEG", "image/jpeg", ".jpg"),
+    ImageFormat("PNG", "PNG", "image/png", ".png"),
+    ImageFormat("WEBP", "WebP", "image/webp", ".webp"),
+    ImageFormat("GIF", "GIF", "image/gif", ".gif"),
+    ImageFormat("TIFF", "TIFF", "image/tiff", ".tiff"),
+    ImageFormat("BMP", "BMP", "image/bmp", ".bmp"),
+    ImageFormat("HEIF", "HEIC/HEIF", "image/heic", ".heic"),
+    ImageFormat("AVIF", "AVIF", "image/avif", ".avif"),
+    ImageFormat("JPEG2000", "JPEG 2000", "image/jp2", ".jp2"),
+    # PBM, PGM and PPM, binary or plain (P1-P6); see _open for the rest of Pillow's "PPM".
+    ImageFormat("PPM", "Netpbm PNM/PBM/PGM/PPM", "image/x-portable-anymap", ".pnm"),
+)
+ALLOWED_FORMATS = tuple(entry.name for entry in IMAGE_FORMATS)
+# What a refusal lists, each name once.
+ACCEPTED_FORMATS_TEXT = ", ".join(dict.fromkeys(entry.label for entry in IMAGE_FORMATS))
+_NOT_SUPPORTED = f"not a supported image (accepted: {ACCEPTED_FORMATS_TEXT})"
+# MPO has no opener of its own: the JPEG one returns it.
+_OPENERS = tuple(name for name in ALLOWED_FORMATS if name != "MPO")
+_BY_NAME = {entry.name: entry for entry in IMAGE_FORMATS}
+
+
+def format_info(image_format: str) -> ImageFormat | None:
+    """The allowlist's entry for ``image_format`` (a name ``identify_format`` returned), or
+    ``None`` for a name outside it (serve such a file as ``application/octet-stream``)."""
+    return _BY_NAME.get(image_format)
 
 
 class ImageDecodeError(ValueError):
@@ -152,7 +193,8 @@ def prepare_photo(
     Each rendition (a JPEG no larger than its side) is resized from the next larger one, not
     from the original, and the model gets the smallest picture whose shorter side is still at
     least ``model_side`` (twice the model's input is plenty: its own resize does the rest).
-    Embeddings stay within cosine 0.99999 of a full decode (tests/workers/embedding).
+    Embeddings stay within cosine 0.99997 of a full decode (0.99999 for the demo model;
+    tests/workers/embedding/test_fidelity.py).
     Raises ``ImageDecodeError``. Thread-safe: Pillow (decoding, encoding) and torchvision
     (resizing) release the GIL, so a pool of threads uses every core.
     """
@@ -258,13 +300,17 @@ def _open(source: BinaryIO) -> Image.Image:
         raise ImageDecodeError("the file is empty")
     source.seek(0)
     try:
-        return Image.open(source, formats=ALLOWED_FORMATS)
+        image = Image.open(source, formats=_OPENERS)
     except UnidentifiedImageError:
-        raise ImageDecodeError(
-            "not a supported image (accepted: " + ", ".join(ALLOWED_FORMATS) + ")"
-        ) from None
+        raise ImageDecodeError(_NOT_SUPPORTED) from None
     except (OSError, SyntaxError, ValueError, RuntimeError, EOFError) as exc:
         raise ImageDecodeError(f"the image header is damaged ({exc})") from exc
+    if image.format == "PPM" and not image.custom_mimetype:
+        # Pillow's PPM opener also reads PFM (floats, which would decode black) and formats of
+        # Pillow's own ("Py…", "P0CMYK"); only Netpbm's P1-P6 get a MIME type of their own.
+        image.close()
+        raise ImageDecodeError(_NOT_SUPPORTED)
+    return image
 
 
 def _check_size(image: Image.Image, max_pixels: int) -> None:

@@ -12,7 +12,10 @@ from tests.pipeline import photo_embed
 
 pytestmark = pytest.mark.django_db
 
-NOT_AN_IMAGE = "not a supported image (accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)"
+NOT_AN_IMAGE = (
+    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
+    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
+)
 
 
 def stored_photo(owner, name="a.jpg", **image) -> Photo:

@@ -5,10 +5,26 @@ from __future__ import annotations
 import pytest
 
 from search.dashboard.selectors import dashboard_stats
+from search.ingest.services import photos_embed
 from search.models import Photo
+from search.photos.services import photo_create
+from tests.conftest import encode, make_image, upload_file
 from workers.active_engine import get_engine
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def library(alice) -> list[Photo]:
+    colours = ["red", "blue", "green", "white"]
+    photos = [
+        photo_create(
+            owner=alice, file=upload_file(f"{i}.jpg", encode(make_image(color=colour)))
+        ).photo
+        for i, colour in enumerate(colours)
+    ]
+    photos_embed(photo_id=photos[0].pk, batch_size=len(photos))  # one batch, as a worker would
+    return photos
 
 
 def test_dashboard_counts_states_and_lists_failures_with_reasons(

@@ -147,14 +147,36 @@ def test_a_model_switch_builds_beside_the_active_model_then_takes_over(alice, st
         assert cursor.fetchone()[0] is None  # the old model's index is gone
 
 
-def test_a_model_that_cannot_be_loaded_fails_the_switch_and_changes_nothing(alice, staff):
+def test_a_model_that_cannot_be_loaded_fails_the_switch_and_changes_nothing(
+    alice, staff, settings, tmp_path
+):
     add_photo(alice)
-    incoming = model_switch_start(name="MediaSearch-Demo", pretrained="/nowhere/weights.pt")
+    settings.MEDIASEARCH_MODELS_DIR = str(tmp_path)
+    (tmp_path / "weights.pt").write_bytes(b"not a checkpoint")
+    incoming = model_switch_start(name="MediaSearch-Demo", pretrained="weights.pt")
     model_prepare(model_pk=incoming.pk)
     incoming.refresh_from_db()
-    assert incoming.state == "failed" and "no checkpoint file" in incoming.failure_reason
+    assert (
+        incoming.state == "failed" and "weights.pt is not a checkpoint" in incoming.failure_reason
+    )
     assert ClipModel.objects.get(state="active").model_id == get_engine().model_id
     assert switch_progress() is None
+
+
+@pytest.mark.parametrize(
+    ("name", "pretrained", "reason"),
+    [
+        ("MediaSearch-Demo", "/etc/hostname", "only from the models directory"),
+        ("ViT-B-32", "made_up_tag", "unknown pretrained tag 'made_up_tag' for ViT-B-32; known"),
+    ],
+)
+def test_weights_that_may_not_be_loaded_are_refused_at_once(
+    alice, settings, tmp_path, name, pretrained, reason
+):
+    settings.MEDIASEARCH_MODELS_DIR = str(tmp_path)
+    with pytest.raises(ModelSwitchError, match=reason):
+        model_switch_start(name=name, pretrained=pretrained)
+    assert not ClipModel.objects.exists()
 
 
 def test_unknown_models_and_the_current_model_are_refused(alice):

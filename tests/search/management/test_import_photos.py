@@ -34,7 +34,8 @@ def test_imports_a_tree_and_reports_exact_counts(folder, alice, capsys):
     assert out.splitlines()[:2] == [
         "Done: 3 imported, 1 already there, 1 failed.",
         f"  {folder / '2024' / 'broken: scan.jpg'}: not a supported image "
-        "(accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)",
+        "(accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, JPEG 2000, "
+        "Netpbm PNM/PBM/PGM/PPM)",
     ]
     names = Photo.objects.filter(owner=alice).values_list("original_filename", flat=True)
     assert sorted(names) == ["a.jpg", "b.png", "c.heic"]

@@ -68,7 +68,8 @@ def test_one_bad_file_does_not_stop_the_others(alice):
     report = photos_create_many(owner=alice, files=files)
     assert [photo.original_filename for photo in report.created] == ["one.jpg", "two.png"]
     assert report.rejected == [
-        "page.html: not a supported image (accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)"
+        "page.html: not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, "
+        "HEIC/HEIF, AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
     ]
     assert Photo.objects.count() == 2
 

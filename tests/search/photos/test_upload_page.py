@@ -24,7 +24,10 @@ BROWSER_FORM = {
     "HTTP_ACCEPT": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
     "image/webp,*/*;q=0.8"
 }
-NOT_AN_IMAGE = "not a supported image (accepted: JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIF, AVIF)"
+NOT_AN_IMAGE = (
+    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
+    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
+)
 
 
 def send(client, name: str, data: bytes, **headers):

@@ -1,6 +1,7 @@
-"""Fuzzing the upload and decode path with mutated real JPEG, PNG, GIF, WebP, HEIC, AVIF, TIFF
-and BMP files: every input is decoded to an RGB image or refused with ``ImageDecodeError`` (a
-reason fit to show), never another exception, a crash of the process, or a hang.
+"""Fuzzing the upload and decode path with mutated real JPEG, PNG, GIF, WebP, HEIC, AVIF, TIFF,
+BMP, JPEG 2000 and Netpbm files: every input is decoded to an RGB image or refused with
+``ImageDecodeError`` (a reason fit to show), never another exception, a crash of the process,
+or a hang.
 
 The normal run tries a few hundred inputs; ``MEDIASEARCH_FUZZ_EXAMPLES=20000`` runs a longer
 campaign with the same command (see docs/RELIABILITY.md).
@@ -33,6 +34,12 @@ SLOW_SECONDS = 2.0
 MAX_PIXELS = 4_000_000
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _resizer_imported():
+    """The first resize imports torch (seconds): not decoding time, so not timed."""
+    make_thumbnail(make_image(), max_side=64)
+
+
 @cache
 def seeds() -> dict[str, bytes]:
     """Small real files of every accepted format (those this Pillow can write)."""
@@ -47,6 +54,8 @@ def seeds() -> dict[str, bytes]:
         "BMP": {},
         "HEIF": {"quality": 50},
         "AVIF": {"quality": 50},
+        "JPEG2000": {},
+        "PPM": {},
     }.items():
         try:
             made[name] = encode(image, name, **params)
@@ -62,7 +71,7 @@ def seeds() -> dict[str, bytes]:
 
 
 def test_there_are_seeds_of_the_main_formats():
-    assert {"JPEG", "PNG", "GIF", "WEBP", "HEIF"} <= set(seeds())
+    assert {"JPEG", "PNG", "GIF", "WEBP", "HEIF", "JPEG2000", "PPM"} <= set(seeds())
 
 
 @st.composite
