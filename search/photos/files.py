@@ -7,17 +7,11 @@ from django.conf import settings
 from django.http import FileResponse, Http404
 
 from search.models import Photo
+from workers.embedding.images import format_info
 
-CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "TIFF": "image/tiff",
-    "BMP": "image/bmp",
-    "HEIF": "image/heic",
-    "AVIF": "image/avif",
-}
+# A file whose format is outside the allowlist (none is stored today) is served as bytes.
+UNKNOWN_CONTENT_TYPE = "application/octet-stream"
+UNKNOWN_EXTENSION = ".bin"
 
 
 def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> FileResponse:
@@ -33,14 +27,22 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
             derived.open("rb"), content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
         )
     else:
-        content_type = CONTENT_TYPES.get(photo.image_format, "application/octet-stream")
+        known = format_info(photo.image_format)
         response = FileResponse(
             photo.file.open("rb"),
-            content_type=content_type,
+            content_type=known.mime_type if known else UNKNOWN_CONTENT_TYPE,
             # A format outside the allowlist is never shown inline, only downloaded.
-            as_attachment=download or content_type == "application/octet-stream",
-            filename=photo.original_filename,
+            as_attachment=download or known is None,
+            filename=download_filename(photo),
         )
     response["Cache-Control"] = "private, max-age=3600"
     response["Content-Security-Policy"] = settings.MEDIASEARCH_CSP_FILES
     return response
+
+
+def download_filename(photo: Photo) -> str:
+    """The original's name with the extension of the format its bytes are in: a JPEG uploaded
+    as ``x.html`` downloads as ``x.jpg``, so that nothing opens it as what its name claimed."""
+    stem = photo.original_filename.rsplit(".", 1)[0] or "photo"
+    known = format_info(photo.image_format)
+    return stem + (known.extension if known else UNKNOWN_EXTENSION)
