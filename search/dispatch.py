@@ -41,19 +41,20 @@ def retag_photos(photo_ids: Sequence[int]) -> None:
     _on_commit(task_names.RETAG_PHOTOS, list(photo_ids))
 
 
-def model_step(task: str, model_pk: int) -> None:
-    """Ask a worker to run one step of a model switch (a ``task_names.MODEL_*``)."""
-    _on_commit(task, model_pk)
+def model_step(task: str, model_pk: int, *, countdown: float | None = None) -> None:
+    """Ask a worker to run one step of a model switch (a ``task_names.MODEL_*``), at once or
+    ``countdown`` seconds from now."""
+    _on_commit(task, model_pk, countdown=countdown)
 
 
-def _on_commit(task: str, *args: object) -> None:
-    transaction.on_commit(partial(_send, task, args))
+def _on_commit(task: str, *args: object, countdown: float | None = None) -> None:
+    transaction.on_commit(partial(_send, task, args, countdown))
 
 
-def _send(task: str, args: tuple[object, ...]) -> None:
+def _send(task: str, args: tuple[object, ...], countdown: float | None = None) -> None:
     try:
         # A signature runs eagerly when the app is configured so (tests), like ``delay``.
-        app.signature(task, args=args).apply_async()
+        app.signature(task, args=args).apply_async(countdown=countdown)
     except Exception:
         logger.warning(
             "could not send %s%r; the sweeper re-sends what is waiting", task, args, exc_info=True

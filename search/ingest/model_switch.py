@@ -21,13 +21,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from search import dispatch
 from search.duplicates.services import near_duplicate_pairs_find
-from search.ingest.active_model import forget_active_spec
-from search.ingest.selectors import model_in_switch, photos_missing_vectors
+from search.ingest.active_model import ACTIVE_SPEC_TTL, forget_active_spec
+from search.ingest.selectors import photos_missing_vectors
 from search.models import ClipModel, Embedding, NearDuplicatePair, Photo, PhotoTag
 from search.retrieval.vector_index import drop_vector_index, ensure_vector_index
 from search.tags.services import photos_retag
@@ -42,6 +42,9 @@ BACKFILL_BATCH = 32
 
 
 RETIRE_BATCH = 5000
+# Seconds past the new model's ``ACTIVE_SPEC_TTL`` that the old one's vectors are kept: for the
+# switch's commit (after ``activated_at``) and for searches that began under the old model.
+RETIRE_MARGIN = 2.0
 
 
 class ModelSwitchError(ValueError):
@@ -65,34 +68,37 @@ def model_switch_start(*, name: str, pretrained: str) -> ClipModel:
     if ModelSpec(name, pretrained) == current.spec:
         raise ModelSwitchError("That is the model in use already.")
     with transaction.atomic():
-        if model_in_switch() is not None:
-            raise ModelSwitchError("A model switch is already running; cancel it first.")
         try:
             check_chosen_spec(ModelSpec(name, pretrained))
         except ModelLoadError as exc:
             raise ModelSwitchError(str(exc)) from None
         _active_row(current)
-        incoming = ClipModel.objects.create(
-            name=name, pretrained=pretrained, state=ClipModel.State.PREPARING
-        )
+        try:
+            # The constraint clip_model_one_switch decides: of two starts at once, one wins.
+            with transaction.atomic():
+                incoming = ClipModel.objects.create(
+                    name=name, pretrained=pretrained, state=ClipModel.State.PREPARING
+                )
+        except IntegrityError:
+            raise ModelSwitchError("A model switch is already running; cancel it first.") from None
         dispatch.model_step(task_names.MODEL_PREPARE, incoming.pk)
     return incoming
 
 
-def _active_row(engine) -> ClipModel:
-    """The active model's row; the configured model (or the demo model it fell back to) gets
-    one the first time it is needed, so that it can be retired like any other."""
-    active = ClipModel.objects.filter(state=ClipModel.State.ACTIVE).first()
-    if active is None:
-        active = ClipModel.objects.create(
-            name=engine.spec.name,
-            pretrained=engine.spec.pretrained,
-            model_id=engine.model_id,
-            dim=engine.dim,
-            state=ClipModel.State.ACTIVE,
-            activated_at=timezone.now(),
-        )
-    return active
+def _active_row(engine) -> tuple[ClipModel, bool]:
+    """The active model's row, and whether this call made it: the configured model (or the
+    demo model it fell back to) gets one the first time it is needed, so that it can be
+    retired like any other. Of two processes making it at once, one does (clip_model_one_active)."""
+    return ClipModel.objects.get_or_create(
+        state=ClipModel.State.ACTIVE,
+        defaults={
+            "name": engine.spec.name,
+            "pretrained": engine.spec.pretrained,
+            "model_id": engine.model_id,
+            "dim": engine.dim,
+            "activated_at": timezone.now(),
+        },
+    )
 
 
 def model_switch_cancel(*, model_pk: int) -> None:
@@ -221,7 +227,9 @@ def model_switch_finish(*, model_pk: int) -> bool:
             state=ClipModel.State.ACTIVE, activated_at=now, updated_at=now
         )
         for row in outgoing:
-            dispatch.model_step(task_names.MODEL_RETIRE, row.pk)
+            dispatch.model_step(
+                task_names.MODEL_RETIRE, row.pk, countdown=ACTIVE_SPEC_TTL + RETIRE_MARGIN
+            )
         dispatch.model_step(task_names.MODEL_AFTER_SWITCH, model_pk)
     forget_active_spec()
     logger.info("model %s is active; search uses its vectors now", incoming.model_id)
@@ -243,6 +251,12 @@ def model_retire(*, model_pk: int) -> int:
         state__in=[ClipModel.State.ACTIVE, ClipModel.State.BUILDING],
     ).exists():
         return 0  # the same weights are in use again: keep them
+    if model.state == ClipModel.State.RETIRING:
+        wait = _seconds_until_no_process_searches_it()
+        if wait > 0:
+            # Too early: come back then, rather than hold a worker asleep meanwhile.
+            dispatch.model_step(task_names.MODEL_RETIRE, model_pk, countdown=wait)
+            return 0
     deleted = 0
     while True:
         ids = list(
@@ -262,6 +276,21 @@ def model_retire(*, model_pk: int) -> int:
         )
     logger.info("dropped %d vectors of %s", deleted, model.model_id)
     return deleted
+
+
+def _seconds_until_no_process_searches_it() -> float:
+    """How long until every process has re-read which model is active since the current one
+    took over: one that read it just before keeps searching the old model's vectors for
+    ``ACTIVE_SPEC_TTL`` seconds, and dropping them sooner answered its searches with nothing."""
+    activated_at = (
+        ClipModel.objects.filter(state=ClipModel.State.ACTIVE)
+        .values_list("activated_at", flat=True)
+        .first()
+    )
+    if activated_at is None:
+        return 0.0
+    unused_from = activated_at + timedelta(seconds=ACTIVE_SPEC_TTL + RETIRE_MARGIN)
+    return (unused_from - timezone.now()).total_seconds()
 
 
 def model_after_switch(*, model_pk: int) -> None:
@@ -299,13 +328,21 @@ def model_switch_nudge() -> int:
 
 
 def embed_missing() -> int:
-    """Send backfill work for ready photos that lack the active model's vector; return how
-    many lack it. The sweeper calls this, and staff can from the dashboard."""
+    """Send backfill work for ready photos that lack the active model's vector, unless a
+    backfill of it is running already; return how many lack it. The sweeper calls this, and
+    staff can from the dashboard."""
     engine = get_engine()
     missing = photos_missing_vectors(model_id=engine.model_id).count()
     if missing:
-        active = _active_row(engine)
-        dispatch.model_step(task_names.MODEL_BACKFILL, active.pk)
+        active, created = _active_row(engine)
+        # Backfill batches do not claim photos: two chains would embed the same ones side by
+        # side. A chain heartbeats the row after every batch, so a recent heartbeat means one
+        # is running; judged as model_switch_nudge judges a stalled step.
+        now = timezone.now()
+        stale = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
+        idle = ClipModel.objects.filter(pk=active.pk, updated_at__lt=stale)
+        if created or idle.update(updated_at=now):
+            dispatch.model_step(task_names.MODEL_BACKFILL, active.pk)
     return missing
 
 

@@ -4,11 +4,12 @@ per-model HNSW index or an exact scan."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +31,7 @@ from search.retrieval.query import (
 )
 from search.retrieval.relevance import min_score, text_weight_with_image
 from workers.active_engine import get_engine
+from workers.embedding.model import ClipEngine
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -137,7 +139,8 @@ def photo_search(
             raise SearchError("This photo has no vector yet; try again once it is ready.")
     elif image is not None:
         image_vector = engine.encode_images([image])[0]
-    text_vector = text_embedding(parsed.positive) if parsed.positive else None
+    # One engine throughout: the active model may change while this search runs.
+    text_vector = text_embedding(parsed.positive, engine=engine) if parsed.positive else None
     if image_vector is None and text_vector is None:
         if parsed.negatives:
             raise SearchError("Say what the photos should show, not only what to leave out.")
@@ -146,7 +149,7 @@ def photo_search(
         vector = combine_vectors(
             image=image_vector,
             text=text_vector,
-            negatives=[text_embedding(term) for term in parsed.negatives],
+            negatives=[text_embedding(term, engine=engine) for term in parsed.negatives],
             text_weight=text_weight_with_image(model_name=engine.spec.name),
         )
     except ValueError as exc:
@@ -196,16 +199,29 @@ def _sorted(ranked: list[Ranked], sort: Sort) -> list[Ranked]:
     return dated + undated  # photos without a date go last, in relevance order
 
 
-@lru_cache(maxsize=2048)
-def _cached_text_embedding(model_id: str, text: str) -> np.ndarray:
-    vector = get_engine().encode_texts([text])[0]
+_TEXT_VECTORS_KEPT = 2048
+# Text vectors by (model id, text), least recently used first. Each is computed by the engine of
+# its model id: the active model can change between two ``get_engine()`` calls (a switch), and a
+# vector cached under the wrong id would be served for the life of the process.
+_text_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_text_vectors_lock = threading.Lock()
+
+
+def text_embedding(text: str, *, engine: ClipEngine) -> np.ndarray:
+    """``engine``'s unit vector for ``text``; repeated queries skip the model."""
+    key = (engine.model_id, text)
+    with _text_vectors_lock:
+        vector = _text_vectors.get(key)
+        if vector is not None:
+            _text_vectors.move_to_end(key)
+            return vector
+    vector = engine.encode_texts([text])[0]
     vector.flags.writeable = False
+    with _text_vectors_lock:
+        _text_vectors[key] = vector
+        while len(_text_vectors) > _TEXT_VECTORS_KEPT:
+            _text_vectors.popitem(last=False)
     return vector
-
-
-def text_embedding(text: str) -> np.ndarray:
-    """The active model's unit vector for ``text``; repeated queries skip the model."""
-    return _cached_text_embedding(get_engine().model_id, text)
 
 
 def stored_vector(*, photo: Photo, model_id: str) -> np.ndarray | None:

@@ -1,10 +1,13 @@
 """The staff dashboard: figures, pipeline controls, failures, and the model switch."""
 
+import time
+
 import pytest
 from django.urls import reverse
 
-from search.ingest.active_model import forget_active_spec
+from search.ingest.active_model import ACTIVE_SPEC_TTL, forget_active_spec
 from search.ingest.model_switch import (
+    RETIRE_MARGIN,
     ModelSwitchError,
     model_backfill,
     model_prepare,
@@ -110,7 +113,7 @@ def test_a_model_switch_builds_beside_the_active_model_then_takes_over(alice, st
     active_row = ClipModel.objects.get(state="active")
     assert active_row.model_id == old.model_id
     with pytest.raises(ModelSwitchError, match="already running"):
-        model_switch_start(name=INCOMING[0], pretrained="demo-other")
+        model_switch_start(name=INCOMING[0], pretrained="")
 
     model_prepare(model_pk=incoming.pk)
     incoming.refresh_from_db()
@@ -136,6 +139,8 @@ def test_a_model_switch_builds_beside_the_active_model_then_takes_over(alice, st
 
     active_row.refresh_from_db()
     assert active_row.state == "retiring"
+    assert model_retire(model_pk=active_row.pk) == 0  # processes may still search the old one
+    time.sleep(ACTIVE_SPEC_TTL + RETIRE_MARGIN)
     assert model_retire(model_pk=active_row.pk) == 3
     active_row.refresh_from_db()
     assert active_row.state == "retired"

@@ -1,0 +1,398 @@
+"""The model switch, step by step in this process: start, backfill, finish, cancel, retire, and
+the sweeper's part (re-sending stalled steps, backfilling the active model).
+
+Messages go to the real Redis; the tests read what was queued instead of running a worker."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from search.ingest.active_model import ACTIVE_SPEC_TTL, active_spec_from_database
+from search.ingest.model_switch import (
+    ModelSwitchError,
+    embed_missing,
+    model_backfill,
+    model_prepare,
+    model_retire,
+    model_switch_cancel,
+    model_switch_finish,
+    model_switch_nudge,
+    model_switch_start,
+)
+from search.models import ClipModel, Embedding, Photo
+from search.photos.services import photo_create
+from search.retrieval.query import Strictness
+from search.retrieval.selectors import photo_search, photos_nearest
+from search.retrieval.vector_index import index_name
+from tests.conftest import encode, make_image, upload_file
+from tests.pipeline import photo_embed
+from workers import task_names
+from workers.active_engine import engine_for, get_engine, set_active_spec_provider
+from workers.embedding.images import decode_image
+from workers.embedding.model import ModelSpec
+from workers.tasks import sweep_photos
+
+pytestmark = pytest.mark.django_db
+INCOMING = ModelSpec("MediaSearch-Demo", "")  # the demo architecture, randomly initialised
+SCENES = [("red", "circle"), ("blue", "square"), ("green", "triangle"), ("yellow", "circle")]
+
+
+@pytest.fixture
+def queued():
+    """What this test sent to the broker, oldest first, as (task name, args); the queue is
+    emptied first."""
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete("celery")
+
+    def messages() -> list[tuple[str, list]]:
+        raw = [json.loads(item) for item in reversed(broker.lrange("celery", 0, -1))]
+        return [
+            (item["headers"]["task"], json.loads(base64.b64decode(item["body"]))[0]) for item in raw
+        ]
+
+    return messages
+
+
+def ready_photo(owner, color: str, shape: str) -> tuple[Photo, bytes]:
+    data = encode(make_image(color=color, shape=shape))
+    photo = photo_create(owner=owner, file=upload_file(f"{color}-{shape}.jpg", data)).photo
+    photo_embed(photo_id=photo.pk)
+    photo.refresh_from_db()
+    assert photo.status == "ready"
+    return photo, data
+
+
+def vectors(model_id: str) -> dict[int, np.ndarray]:
+    return {
+        row.photo_id: np.asarray(row.vector) for row in Embedding.objects.filter(model_id=model_id)
+    }
+
+
+def index_exists(model_id: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [index_name(model_id)])
+        return cursor.fetchone()[0] is not None
+
+
+def building_switch() -> ClipModel:
+    """A switch to INCOMING, loaded by "a worker" and ready to build."""
+    incoming = model_switch_start(name=INCOMING.name, pretrained=INCOMING.pretrained)
+    model_prepare(model_pk=incoming.pk)
+    incoming.refresh_from_db()
+    assert incoming.state == "building"
+    return incoming
+
+
+def rankings(user, text: str) -> list[tuple[int, float]]:
+    outcome = photo_search(user=user, text=text, strictness=Strictness.ALL)
+    return [(hit.photo.pk, round(hit.score, 5)) for hit in outcome.hits]
+
+
+def exact_rankings(user, text: str, model_id: str) -> list[tuple[int, float]]:
+    """What a search ranks when it uses ``model_id``'s text and photo vectors throughout."""
+    spec = ModelSpec(*ClipModel.objects.values_list("name", "pretrained").get(model_id=model_id))
+    vector = engine_for(spec).encode_texts([text])[0]
+    nearest = photos_nearest(user=user, vector=vector, model_id=model_id, exact=True)
+    return [(row.photo_id, round(row.score, 5)) for row in nearest.hits.ranked]
+
+
+def make_stale(model: ClipModel) -> None:
+    stale = timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER + 1)
+    ClipModel.objects.filter(pk=model.pk).update(updated_at=timezone.now() - stale)
+
+
+# The sweeper's backfill of the active model.
+
+
+def test_two_sweeps_during_a_backfill_start_one_chain(
+    alice, queued, django_capture_on_commit_callbacks
+):
+    photos = [ready_photo(alice, color, shape)[0] for color, shape in SCENES[:3]]
+    active_id = get_engine().model_id
+    Embedding.objects.all().delete()  # say, the configured model changed
+    backfill = task_names.MODEL_BACKFILL
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_photos.apply()
+    active = ClipModel.objects.get(state="active", model_id=active_id)
+    assert queued() == [(backfill, [active.pk])]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=active.pk, batch_size=1) == 1  # the chain's first batch
+    assert queued() == [(backfill, [active.pk])] * 2  # it sends its next batch itself
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_photos.apply()  # the chain is running: no second one beside it
+    assert queued() == [(backfill, [active.pk])] * 2
+    assert set(vectors(active_id)) == {photos[0].pk}
+
+    make_stale(active)  # the chain died (its worker was killed): the next sweep starts one
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_photos.apply()
+    assert queued() == [(backfill, [active.pk])] * 3
+
+
+def test_the_active_models_backfill_stops_when_a_batch_is_not_full(
+    alice, queued, django_capture_on_commit_callbacks
+):
+    for color, shape in SCENES[:3]:
+        ready_photo(alice, color, shape)
+    active_id = get_engine().model_id
+    Embedding.objects.all().delete()
+    assert embed_missing() == 3
+    active = ClipModel.objects.get(state="active")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=active.pk, batch_size=2) == 2
+        assert model_backfill(model_pk=active.pk, batch_size=2) == 1
+        assert model_backfill(model_pk=active.pk, batch_size=2) == 0
+    assert queued() == [(task_names.MODEL_BACKFILL, [active.pk])]  # after the full batch only
+    assert len(vectors(active_id)) == 3
+    assert ClipModel.objects.get(pk=active.pk).state == "active"
+
+
+# Starting a switch.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_starts_at_once_one_is_refused_with_a_message():
+    current = get_engine().spec
+    rival_holds, queue = threading.Event(), redis.Redis.from_url(settings.REDIS_URL)
+    queue.delete("celery")
+
+    def rival_start() -> None:
+        """Another web process starting a switch: its row is written but not committed until
+        our start has checked for a running switch and is waiting to insert its own."""
+        try:
+            with transaction.atomic():
+                ClipModel.objects.create(name="MediaSearch-Demo", pretrained="", state="preparing")
+                rival_holds.set()
+                with connection.cursor() as cursor:
+                    for _ in range(200):
+                        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.05)
+        finally:
+            connection.close()
+
+    rival = threading.Thread(target=rival_start)
+    rival.start()
+    assert rival_holds.wait(30)
+    try:
+        with pytest.raises(ModelSwitchError, match=r"^A model switch is already running"):
+            model_switch_start(name=current.name, pretrained="")
+    finally:
+        rival.join(30)
+    assert list(ClipModel.objects.values_list("name", "pretrained", "state")) == [
+        ("MediaSearch-Demo", "", "preparing")
+    ]
+    assert queue.llen("celery") == 0
+
+
+# Backfilling the incoming model and finishing the switch.
+
+
+def test_backfill_embeds_missing_photos_in_batches_and_finishes_only_when_all_have_one(
+    alice, queued, django_capture_on_commit_callbacks
+):
+    made = [ready_photo(alice, color, shape) for color, shape in SCENES[:3]]
+    old_id = get_engine().model_id
+    old_vectors = vectors(old_id)
+    incoming = building_switch()
+    active = ClipModel.objects.get(state="active")
+    make_stale(incoming)
+    before = ClipModel.objects.get(pk=incoming.pk).updated_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=incoming.pk, batch_size=2) == 2
+    engine = engine_for(INCOMING)
+    expected = engine.encode_images([decode_image(data) for _, data in made])
+    built = vectors(incoming.model_id)
+    assert sorted(built) == [made[0][0].pk, made[1][0].pk]  # oldest first
+    for (photo, _), vector in zip(made[:2], expected[:2], strict=True):
+        np.testing.assert_allclose(built[photo.pk], vector, atol=1e-5)
+    assert ClipModel.objects.get(pk=incoming.pk).updated_at > before  # the heartbeat
+    assert queued() == [(task_names.MODEL_BACKFILL, [incoming.pk])]
+
+    late, _ = ready_photo(alice, *SCENES[3])  # made ready with the old model meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=incoming.pk, batch_size=1) == 1
+        # One ready photo still lacks a vector: the switch waits for it.
+        assert model_switch_finish(model_pk=incoming.pk) is False
+    assert set(vectors(incoming.model_id)) == {p.pk for p, _ in made}
+    assert ClipModel.objects.get(pk=incoming.pk).state == "building"
+    assert ClipModel.objects.get(pk=active.pk).state == "active"
+    assert get_engine().model_id == old_id
+    assert queued() == [(task_names.MODEL_BACKFILL, [incoming.pk])] * 3
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=incoming.pk, batch_size=1) == 1  # the late photo
+        assert model_backfill(model_pk=incoming.pk, batch_size=1) == 0  # none left: finish
+    assert set(vectors(incoming.model_id)) == {p.pk for p, _ in made} | {late.pk}
+    assert dict(ClipModel.objects.values_list("pk", "state")) == {
+        incoming.pk: "active",
+        active.pk: "retiring",
+    }
+    assert queued()[3:] == [
+        (task_names.MODEL_BACKFILL, [incoming.pk]),  # after the late photo's batch
+        (task_names.MODEL_RETIRE, [active.pk]),
+        (task_names.MODEL_AFTER_SWITCH, [incoming.pk]),
+    ]
+    assert get_engine().model_id == incoming.model_id
+    old_after = vectors(old_id)
+    assert set(old_after) == set(old_vectors) | {late.pk}  # dropped only by the retirement
+    assert model_backfill(model_pk=incoming.pk, batch_size=1) == 0  # run twice: nothing to do
+
+
+def test_retiring_waits_until_every_process_has_stopped_searching_the_old_model(
+    alice, django_capture_on_commit_callbacks
+):
+    ready_photo(alice, *SCENES[0])
+    old_id = get_engine().model_id
+    incoming = building_switch()
+    model_backfill(model_pk=incoming.pk)
+    model_backfill(model_pk=incoming.pk)  # finishes the switch
+    outgoing = ClipModel.objects.get(model_id=old_id)
+    assert outgoing.state == "retiring"
+    activated_at = ClipModel.objects.get(pk=incoming.pk).activated_at
+
+    # A process that read the old model just before the switch committed searches it for
+    # ACTIVE_SPEC_TTL seconds more; its vectors must outlive that: too early, retire drops
+    # nothing and comes back later.
+    with django_capture_on_commit_callbacks() as resent:
+        assert model_retire(model_pk=outgoing.pk) == 0
+    assert len(resent) == 1  # itself, later
+    assert Embedding.objects.filter(model_id=old_id).count() == 1
+    assert ClipModel.objects.get(pk=outgoing.pk).state == "retiring"
+
+    time.sleep(
+        (activated_at + timedelta(seconds=ACTIVE_SPEC_TTL + 2.5) - timezone.now()).total_seconds()
+    )
+    assert model_retire(model_pk=outgoing.pk) == 1
+    assert ClipModel.objects.get(pk=outgoing.pk).state == "retired"
+
+    started = time.monotonic()
+    assert model_retire(model_pk=outgoing.pk) == 0  # run twice: nothing left, no wait
+    assert time.monotonic() - started < 1
+
+
+# Cancelling a switch.
+
+
+def test_cancel_drops_the_cancelled_models_vectors_and_search_never_used_them(
+    alice, queued, django_capture_on_commit_callbacks
+):
+    for color, shape in SCENES[:3]:
+        ready_photo(alice, color, shape)
+    old_id = get_engine().model_id
+    old_vectors = vectors(old_id)
+    incoming = building_switch()
+    model_backfill(model_pk=incoming.pk, batch_size=2)
+    assert len(vectors(incoming.model_id)) == 2 and index_exists(incoming.model_id)
+    active_before = ClipModel.objects.values().get(state="active")
+    # Half built: search ranks with the active model's text and photo vectors only.
+    assert rankings(alice, "a red circle") == exact_rankings(alice, "a red circle", old_id)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        model_switch_cancel(model_pk=incoming.pk)
+    assert ClipModel.objects.get(pk=incoming.pk).state == "cancelled"
+    assert queued() == [(task_names.MODEL_RETIRE, [incoming.pk])]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=incoming.pk) == 0  # its chain stops at the next batch
+    assert queued() == [(task_names.MODEL_RETIRE, [incoming.pk])]
+
+    started = time.monotonic()
+    assert model_retire(model_pk=incoming.pk) == 2
+    assert time.monotonic() - started < 1  # search never used it: nothing to wait for
+    assert vectors(incoming.model_id) == {} and not index_exists(incoming.model_id)
+    assert ClipModel.objects.get(pk=incoming.pk).state == "cancelled"
+    assert ClipModel.objects.values().get(state="active") == active_before
+    after = vectors(old_id)
+    assert set(after) == set(old_vectors)
+    for photo_id, vector in old_vectors.items():
+        np.testing.assert_array_equal(after[photo_id], vector)
+    assert get_engine().model_id == old_id
+    assert rankings(alice, "a red circle") == exact_rankings(alice, "a red circle", old_id)
+
+
+def test_cancel_leaves_the_active_model_and_finished_switches_alone(
+    alice, queued, django_capture_on_commit_callbacks
+):
+    ready_photo(alice, *SCENES[0])
+    incoming = building_switch()
+    model_switch_cancel(model_pk=incoming.pk)
+    rows = list(ClipModel.objects.values())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for row in rows:
+            model_switch_cancel(model_pk=row["id"])  # the active one, the cancelled one
+        model_switch_cancel(model_pk=0)
+    assert list(ClipModel.objects.values()) == rows
+    assert queued() == []
+
+
+# The sweeper re-sending stalled steps.
+
+
+@pytest.mark.parametrize(
+    ("state", "step"),
+    [
+        ("preparing", task_names.MODEL_PREPARE),
+        ("building", task_names.MODEL_BACKFILL),
+        ("retiring", task_names.MODEL_RETIRE),
+    ],
+)
+def test_nudge_resends_a_stalled_step_once_and_leaves_fresh_ones_alone(
+    state, step, queued, django_capture_on_commit_callbacks
+):
+    stalled = ClipModel.objects.create(name="MediaSearch-Demo", pretrained="", state=state)
+    for other in ("active", "retired", "failed", "cancelled"):
+        make_stale(ClipModel.objects.create(name="MediaSearch-Demo", pretrained=other, state=other))
+    make_stale(stalled)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_switch_nudge() == 1
+    assert queued() == [(step, [stalled.pk])]
+    refreshed = ClipModel.objects.get(pk=stalled.pk)
+    assert (timezone.now() - refreshed.updated_at).total_seconds() < 5
+    assert refreshed.state == state
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_switch_nudge() == 0  # re-sent just now: fresh again
+    assert queued() == [(step, [stalled.pk])]
+
+
+# Search while the active model changes.
+
+
+def test_a_search_whose_active_model_changes_meanwhile_uses_one_model_throughout(alice):
+    for color, shape in SCENES[:3]:
+        ready_photo(alice, color, shape)
+    old = get_engine()
+    ClipModel.objects.create(
+        name=old.spec.name, pretrained=old.spec.pretrained, model_id=old.model_id, state="active"
+    )
+    engine_for(INCOMING)  # loaded already, as during a switch
+    answers = iter([old.spec, old.spec])
+    # The process's cached answer expires while the search runs (the switch committed).
+    set_active_spec_provider(lambda: next(answers, INCOMING))
+    try:
+        text = "a red circle, asked while the model changes"
+        searched = rankings(alice, text)
+    finally:
+        set_active_spec_provider(active_spec_from_database)
+    assert searched == exact_rankings(alice, text, old.model_id)
+    # And the text vector cached under the old model's id is the old model's.
+    assert rankings(alice, text) == exact_rankings(alice, text, old.model_id)
