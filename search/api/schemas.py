@@ -47,6 +47,14 @@ Text = Annotated[
     str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
 ]
 
+# A user name as sent: never empty (an empty name is no one to share with).
+UserName = Annotated[
+    str,
+    Field(min_length=1, max_length=150),
+    AfterValidator(_storable),
+    Field(json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
+
 
 def sent_or_not(schema: dict) -> None:
     """``json_schema_extra`` for an optional query or form field: pydantic describes it as "the
@@ -72,6 +80,10 @@ DENIED: dict[int, type[Schema]] = {401: ErrorOut, 422: InvalidOut}
 
 
 HIDDEN: dict[int, type[Schema]] = {**DENIED, 404: ErrorOut}
+
+
+# What every operation with a JSON body may answer besides: 415 for a body not sent as JSON.
+JSON_BODY: dict[int, type[Schema]] = {415: ErrorOut}
 
 
 # Upload and search are rate limited (search.rate_limits): 429 with Retry-After.

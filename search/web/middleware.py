@@ -39,6 +39,36 @@ class ServiceUnavailableMiddleware:
         return response
 
 
+class ApiErrorsAsJsonMiddleware:
+    """Every error answer under /api/ is JSON, like those of the API's own handlers
+    (``search.api.app``). Some are made before the API runs or outside its handlers: a method
+    that the path does not take (ninja answers 405 in plain text), Django's 400 page, a 403 of
+    the CSRF check."""
+
+    KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        content_type = response.get("Content-Type", "").split(";")[0]
+        if (
+            not request.path.startswith("/api/")
+            or response.status_code < 400
+            or content_type == "application/json"
+        ):
+            return response
+        detail = f"{response.reason_phrase}."
+        if response.status_code == 405:
+            detail = f"Method not allowed: this address takes {response.get('Allow', 'no other')}."
+        replacement = JsonResponse({"detail": detail}, status=response.status_code)
+        for header in self.KEPT_HEADERS:
+            if header in response:
+                replacement[header] = response[header]
+        return replacement
+
+
 class ContentSecurityPolicyMiddleware:
     """A strict Content-Security-Policy on every response that does not set its own.
 
