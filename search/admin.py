@@ -1,7 +1,18 @@
 from django.contrib import admin
+from django.core.exceptions import BadRequest
 from django.db.models import Prefetch
 
 from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
+
+
+class ModelAdmin(admin.ModelAdmin):
+    """The admin's lists put their query parameters (filters, search, date drill-down) into SQL
+    unchecked: a NUL, which PostgreSQL text cannot hold, failed there as a 500."""
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
+            raise BadRequest("Null characters are not allowed in a query.")
+        return super().changelist_view(request, extra_context)
 
 
 class EmbeddingInline(admin.TabularInline):
@@ -24,7 +35,7 @@ class PhotoTagInline(admin.TabularInline):
 
 
 @admin.register(Photo)
-class PhotoAdmin(admin.ModelAdmin):
+class PhotoAdmin(ModelAdmin):
     list_display = ("original_filename", "owner", "status", "models", "attempts", "created_at")
     list_filter = ("status", "image_format", "created_at")
     list_select_related = ("owner",)
@@ -47,7 +58,7 @@ class PhotoAdmin(admin.ModelAdmin):
 
 
 @admin.register(Embedding)
-class EmbeddingAdmin(admin.ModelAdmin):
+class EmbeddingAdmin(ModelAdmin):
     list_display = ("photo", "model_id", "created_at")
     list_filter = ("model_id",)
     list_select_related = ("photo",)
@@ -56,7 +67,7 @@ class EmbeddingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Album)
-class AlbumAdmin(admin.ModelAdmin):
+class AlbumAdmin(ModelAdmin):
     list_display = ("name", "owner", "created_at")
     list_select_related = ("owner",)
     search_fields = ("name", "owner__username")
@@ -65,7 +76,7 @@ class AlbumAdmin(admin.ModelAdmin):
 
 
 @admin.register(SearchLog)
-class SearchLogAdmin(admin.ModelAdmin):
+class SearchLogAdmin(ModelAdmin):
     list_display = (
         "created_at", "user", "kind", "query", "result_count", "top_score", "latency_ms",
     )  # fmt: skip
