@@ -1,3 +1,5 @@
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.core.exceptions import BadRequest
 from django.db.models import Prefetch
@@ -90,3 +92,19 @@ class SearchLogAdmin(ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Axes's own admin classes (AXES_ENABLE_ADMIN is off), with the guard above.
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(ModelAdmin, axes_admin.AccessAttemptAdmin):
+    pass
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ModelAdmin, axes_admin.AccessLogAdmin):
+    pass
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(ModelAdmin, axes_admin.AccessFailureLogAdmin):
+    pass
