@@ -11,7 +11,7 @@ from ninja import Schema
 from pydantic import AfterValidator, Field
 
 from search.models import Photo
-from search.photos.selectors import photo_detail_for
+from search.photos.selectors import PhotoState, photo_detail_for
 
 # Errors -------------------------------------------------------------------------------------
 
@@ -138,6 +138,17 @@ class PhotoPageOut(Schema):
     items: list[PhotoOut]
 
 
+def photo_state_out(state: PhotoState) -> dict:
+    """What every JSON shape of a photo starts with, here and on the upload page
+    (``search.photos.views``): which photo, and where its processing stands."""
+    return {
+        "id": state.id,
+        "filename": state.filename,
+        "status": state.status,
+        "failure_reason": state.failure_reason,
+    }
+
+
 def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> dict:
     """A photo as the API shows it: ``owner`` is the owner's name, else ``photo.owner`` is read
     (select it with the photo)."""
@@ -152,11 +163,8 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
         }
 
     return {
-        "id": photo.pk,
-        "filename": photo.original_filename,
+        **photo_state_out(PhotoState.of(photo)),
         "owner": owner if owner is not None else photo.owner.get_username(),
-        "status": photo.status,
-        "failure_reason": photo.failure_reason,
         "format": photo.image_format,
         "size_bytes": photo.size_bytes,
         "width": photo.width,

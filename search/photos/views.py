@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from search.albums.forms import AddToAlbumForm
 from search.albums.selectors import albums_visible_to
+from search.api.schemas import photo_state_out
 from search.models import Album, Photo
 from search.photos.files import photo_file_response
 from search.photos.forms import PhotoDeleteForm, UploadForm
@@ -123,11 +124,9 @@ def photo_status(request: HttpRequest) -> JsonResponse:
 
 
 def _state_json(state: PhotoState) -> dict:
+    # The API's photo core, and the two links the page's script follows.
     return {
-        "id": state.id,
-        "filename": state.filename,
-        "status": state.status,
-        "failure_reason": state.failure_reason,
+        **photo_state_out(state),
         "url": reverse("search:photo_detail", args=[state.id]),
         "thumbnail": reverse("search:photo_thumbnail", args=[state.id])
         if state.has_thumbnail
