@@ -1,7 +1,20 @@
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
+from django.core.exceptions import BadRequest
 from django.db.models import Prefetch
 
 from search.models import Album, Embedding, Photo, PhotoTag, SearchLog
+
+
+class ModelAdmin(admin.ModelAdmin):
+    """The admin's lists put their query parameters (filters, search, date drill-down) into SQL
+    unchecked: a NUL, which PostgreSQL text cannot hold, failed there as a 500."""
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
+            raise BadRequest("Null characters are not allowed in a query.")
+        return super().changelist_view(request, extra_context)
 
 
 class EmbeddingInline(admin.TabularInline):
@@ -24,7 +37,7 @@ class PhotoTagInline(admin.TabularInline):
 
 
 @admin.register(Photo)
-class PhotoAdmin(admin.ModelAdmin):
+class PhotoAdmin(ModelAdmin):
     list_display = ("original_filename", "owner", "status", "models", "attempts", "created_at")
     list_filter = ("status", "image_format", "created_at")
     list_select_related = ("owner",)
@@ -47,7 +60,7 @@ class PhotoAdmin(admin.ModelAdmin):
 
 
 @admin.register(Embedding)
-class EmbeddingAdmin(admin.ModelAdmin):
+class EmbeddingAdmin(ModelAdmin):
     list_display = ("photo", "model_id", "created_at")
     list_filter = ("model_id",)
     list_select_related = ("photo",)
@@ -56,7 +69,7 @@ class EmbeddingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Album)
-class AlbumAdmin(admin.ModelAdmin):
+class AlbumAdmin(ModelAdmin):
     list_display = ("name", "owner", "created_at")
     list_select_related = ("owner",)
     search_fields = ("name", "owner__username")
@@ -65,7 +78,7 @@ class AlbumAdmin(admin.ModelAdmin):
 
 
 @admin.register(SearchLog)
-class SearchLogAdmin(admin.ModelAdmin):
+class SearchLogAdmin(ModelAdmin):
     list_display = (
         "created_at", "user", "kind", "query", "result_count", "top_score", "latency_ms",
     )  # fmt: skip
@@ -79,3 +92,19 @@ class SearchLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Axes's own admin classes (AXES_ENABLE_ADMIN is off), with the guard above.
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(ModelAdmin, axes_admin.AccessAttemptAdmin):
+    pass
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ModelAdmin, axes_admin.AccessLogAdmin):
+    pass
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(ModelAdmin, axes_admin.AccessFailureLogAdmin):
+    pass

@@ -1,5 +1,7 @@
-"""HTTPS, browser security headers and rate limits. ``manage.py check --deploy`` passes with
-these production defaults (tests/test_security_settings.py)."""
+"""HTTPS, browser security headers, rate limits and the login lockout. ``manage.py check
+--deploy`` passes with these production defaults (tests/test_security_settings.py)."""
+
+from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,7 +36,7 @@ MEDIASEARCH_CSP = env_str(
 MEDIASEARCH_CSP_FILES = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 # Rate limits: "per user,per IP/window seconds". Generous: a person never meets them; a script
-# hammering login, upload or search does. The per-user count of login is per account name.
+# hammering upload or search does. Login has its own lockout (django-axes, below).
 MEDIASEARCH_RATE_LIMITS_ENABLED = env_bool("MEDIASEARCH_RATE_LIMITS", True)
 MEDIASEARCH_TRUST_X_FORWARDED_FOR = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
 
@@ -52,7 +54,6 @@ def _rate(name: str, default: str) -> dict[str, int]:
 
 
 MEDIASEARCH_RATE_LIMITS = {
-    "login": _rate("MEDIASEARCH_RATE_LIMIT_LOGIN", "10,50/300"),
     # The upload page sends one file per request: 600 a minute lets a folder go at full speed.
     "upload": _rate("MEDIASEARCH_RATE_LIMIT_UPLOAD", "600,1200/60"),
     "search": _rate("MEDIASEARCH_RATE_LIMIT_SEARCH", "120,600/60"),
@@ -68,3 +69,16 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
+
+# Login lockout (django-axes): only failures count, per (account name, client address), so
+# someone guessing admin's password locks out their own address, never admin elsewhere; a
+# success does not count. Locked out until the cool-off has passed since the last failure.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("MEDIASEARCH_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("MEDIASEARCH_LOGIN_COOLOFF_SECONDS", 900))
+# A guess during the lockout must not push its end further: the answer says when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "search.web.rate_limits.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "search.web.middleware.login_locked_out"
+# Registered by search/admin.py instead, with the admin's guard against NUL in list queries.
+AXES_ENABLE_ADMIN = False

@@ -18,6 +18,10 @@ class AlbumShareForm(forms.Form):
         return [name.strip() for name in self.cleaned_data["usernames"].split(",") if name.strip()]
 
 
+class AlbumUnshareForm(forms.Form):
+    username = forms.CharField(max_length=150)
+
+
 class AddToAlbumForm(forms.Form):
     album = forms.TypedChoiceField(label="Add to album", coerce=int)
 

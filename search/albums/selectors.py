@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from django.db.models import Count, F, Q, QuerySet
 
-from django.db.models import Count, Q, QuerySet
-
-from search.models import Album
-
-if TYPE_CHECKING:
-    pass
+from search.models import Album, Photo
 
 
 def albums_visible_to(user) -> QuerySet[Album]:
@@ -20,3 +15,8 @@ def albums_visible_to(user) -> QuerySet[Album]:
         else Album.objects.filter(Q(owner=user) | Q(shared_with=user)).distinct()
     )
     return albums.select_related("owner").annotate(photo_count=Count("photos", distinct=True))
+
+
+def album_photos(album: Album) -> QuerySet[Photo]:
+    """The album's photos, newest taken first and undated ones last, as search orders them."""
+    return album.photos.order_by(F("taken_at").desc(nulls_last=True), "-id")

@@ -33,10 +33,15 @@ def album_rename(*, album: Album, name: str) -> Album:
     name = name.strip()
     if not name:
         raise AlbumError("Give the album a name.")
-    if Album.objects.filter(owner=album.owner, name=name).exclude(pk=album.pk).exists():
-        raise AlbumError(f"You already have an album called “{name}”.")
-    album.name = name
-    album.save(update_fields=["name", "updated_at"])
+    # The unique constraint decides, as in album_create: a check before the write would let an
+    # album of that name made in between through to the constraint, as an IntegrityError.
+    try:
+        with transaction.atomic():
+            album.name = name
+            album.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        album.refresh_from_db(fields=["name", "updated_at"])
+        raise AlbumError(f"You already have an album called “{name}”.") from None
     return album
 
 
@@ -62,15 +67,18 @@ def album_remove_photos(*, album: Album, photo_ids: list[int]) -> int:
 
 
 def album_share(*, album: Album, usernames: list[str]) -> list:
-    """Give the named users read access to the album; raises ``AlbumError`` naming any unknown
-    user (and then shares with nobody)."""
+    """Give the named users read access to the album; raises ``AlbumError`` naming every name
+    it cannot be shared with (and then shares with nobody)."""
     User = get_user_model()
     wanted = {name.strip() for name in usernames if name.strip()}
-    users = list(User.objects.filter(username__in=wanted, is_active=True))
-    unknown = wanted - {user.get_username() for user in users}
-    if unknown:
-        raise AlbumError("No such user: " + ", ".join(sorted(unknown)))
-    users = [user for user in users if user.pk != album.owner_id]
+    users = list(
+        User.objects.filter(username__in=wanted, is_active=True).exclude(pk=album.owner_id)
+    )
+    refused = wanted - {user.get_username() for user in users}
+    if refused:
+        # One answer for a name nobody has, an inactive account and the owner's own name, so
+        # that sharing does not tell who has an account.
+        raise AlbumError("Cannot share with: " + ", ".join(sorted(refused)))
     album.shared_with.add(*users)
     search_choices_changed()
     return users

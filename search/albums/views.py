@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from search.albums.forms import AddToAlbumForm, AlbumForm, AlbumShareForm
-from search.albums.selectors import albums_visible_to
+from search.albums.forms import AddToAlbumForm, AlbumForm, AlbumShareForm, AlbumUnshareForm
+from search.albums.selectors import album_photos, albums_visible_to
 from search.albums.services import (
     AlbumError,
     album_add_photos,
@@ -23,7 +23,7 @@ from search.albums.services import (
     album_unshare,
 )
 from search.models import Album, Photo
-from search.web.pages import RESULTS_PER_PAGE, ids_from
+from search.web.pages import RESULTS_PER_PAGE, ids_from, redirect_back
 
 
 @login_required
@@ -48,7 +48,7 @@ def album_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
     album = get_object_or_404(albums_visible_to(request.user), pk=pk)
-    photos = album.photos.filter(status=Photo.Status.READY).order_by("-taken_at", "-id")
+    photos = album_photos(album).filter(status=Photo.Status.READY)
     return render(
         request,
         "search/album_detail.html",
@@ -81,7 +81,9 @@ def album_edit(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 names = ", ".join(user.get_username() for user in users) or "nobody new"
                 messages.success(request, f"Shared with {names}.")
         elif action == "unshare":
-            album_unshare(album=album, usernames=request.POST.getlist("username"))
+            unshare_form = AlbumUnshareForm(request.POST)
+            if unshare_form.is_valid():
+                album_unshare(album=album, usernames=[unshare_form.cleaned_data["username"]])
         elif action == "remove":
             album_remove_photos(album=album, photo_ids=ids_from(request.POST.getlist("photo")))
         elif action == "delete":
@@ -106,4 +108,6 @@ def album_add(request: HttpRequest) -> HttpResponse:
     album = get_object_or_404(own_albums, pk=form.cleaned_data["album"])
     added = album_add_photos(album=album, photo_ids=ids_from(request.POST.getlist("photo")))
     messages.success(request, f"{added} photo(s) added to “{album.name}”.")
-    return redirect(request.POST.get("next") or reverse("search:album_detail", args=[album.pk]))
+    return redirect_back(
+        request, request.POST.get("next"), reverse("search:album_detail", args=[album.pk])
+    )

@@ -7,9 +7,9 @@ from datetime import datetime
 from django.http import Http404
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import Field, StrictInt
 
-from search.albums.selectors import albums_visible_to
+from search.albums.selectors import album_photos, albums_visible_to
 from search.albums.services import (
     album_add_photos,
     album_create,
@@ -22,11 +22,13 @@ from search.albums.services import (
 from search.api.schemas import (
     DENIED,
     HIDDEN,
+    JSON_BODY,
     ApiRequest,
     ErrorOut,
     PageParams,
     PhotoPageOut,
     Text,
+    UserName,
     photo_page,
 )
 from search.models import Album
@@ -57,11 +59,12 @@ class AlbumPatch(Schema):
 
 
 class PhotoIdsIn(Schema):
-    photo_ids: list[int] = Field(min_length=1, max_length=1000)
+    # Strict: JSON numbers only, not "1042" or true, which pydantic would otherwise read as ids.
+    photo_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
 
 
 class UsernamesIn(Schema):
-    usernames: list[Text] = Field(min_length=1, max_length=100)
+    usernames: list[UserName] = Field(min_length=1, max_length=100)
 
 
 class PhotosAddedOut(Schema):
@@ -108,6 +111,7 @@ def album_out(user, album: Album) -> dict:
 
 
 OWNED = {**HIDDEN, 400: ErrorOut, 403: ErrorOut}
+OWNED_WITH_BODY = {**OWNED, **JSON_BODY}
 
 
 @router.get(
@@ -124,7 +128,7 @@ def albums_list(request: ApiRequest):
 
 @router.post(
     "/albums",
-    response={201: AlbumOut, 400: ErrorOut, **DENIED},
+    response={201: AlbumOut, 400: ErrorOut, **DENIED, **JSON_BODY},
     summary="Create an album",
     operation_id="albums_create",
     tags=["albums"],
@@ -147,7 +151,7 @@ def albums_detail(request: ApiRequest, album_id: int):
 
 @router.patch(
     "/albums/{album_id}",
-    response={200: AlbumOut, **OWNED},
+    response={200: AlbumOut, **OWNED_WITH_BODY},
     summary="Rename an album (owner only)",
     operation_id="albums_update",
     tags=["albums"],
@@ -175,7 +179,7 @@ def albums_delete(request: ApiRequest, album_id: int):
     "/albums/{album_id}/photos",
     response={200: PhotoPageOut, **HIDDEN},
     summary="The photos of an album",
-    description="Newest taken first, optionally only those in one state.",
+    description="Newest taken first, undated last, optionally only those in one state.",
     operation_id="albums_photos",
     tags=["albums"],
 )
@@ -185,13 +189,13 @@ def albums_photos(
     params: Query[PageParams],
 ):
     album = visible_album(request.auth, album_id)
-    photos = album.photos.select_related("owner").order_by("-taken_at", "-id")
+    photos = album_photos(album).select_related("owner")
     return photo_page(request, photos, params)
 
 
 @router.post(
     "/albums/{album_id}/photos",
-    response={200: PhotosAddedOut, **OWNED},
+    response={200: PhotosAddedOut, **OWNED_WITH_BODY},
     summary="Add your photos to your album",
     operation_id="albums_photos_add",
     tags=["albums"],
@@ -204,7 +208,7 @@ def albums_photos_add(request: ApiRequest, album_id: int, payload: PhotoIdsIn):
 
 @router.delete(
     "/albums/{album_id}/photos",
-    response={200: PhotosRemovedOut, **OWNED},
+    response={200: PhotosRemovedOut, **OWNED_WITH_BODY},
     summary="Take photos out of your album (they stay in your library)",
     operation_id="albums_photos_remove",
     tags=["albums"],
@@ -220,9 +224,12 @@ def albums_photos_remove(request: ApiRequest, album_id: int, payload: PhotoIdsIn
 
 @router.post(
     "/albums/{album_id}/shares",
-    response={200: AlbumOut, **OWNED},
+    response={200: AlbumOut, **OWNED_WITH_BODY},
     summary="Share your album with users (read-only for them)",
-    description="400, sharing with nobody, when any user name is unknown.",
+    description=(
+        "400, sharing with nobody, when any name cannot be shared with: one answer for a name "
+        "nobody has, an inactive account and your own name."
+    ),
     operation_id="albums_share",
     tags=["albums"],
 )
@@ -233,7 +240,7 @@ def albums_share(request: ApiRequest, album_id: int, payload: UsernamesIn):
 
 @router.delete(
     "/albums/{album_id}/shares",
-    response={200: AlbumOut, **OWNED},
+    response={200: AlbumOut, **OWNED_WITH_BODY},
     summary="Stop sharing your album with users",
     operation_id="albums_unshare",
     tags=["albums"],

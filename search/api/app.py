@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -36,12 +37,23 @@ class BodyNotAnObject(ValueError):
     pass
 
 
+class BodyNotJson(ValueError):
+    pass
+
+
 class JsonObjectParser(Parser):
-    """Every JSON body this API takes is an object. Ninja reads any other JSON value (a number,
-    a list) as an empty object, and a rename (PATCH, all fields optional) then answered 200 to
-    a body of 16461; see ``_http_error`` for the answer instead."""
+    """Every body this API takes is a JSON object, sent as such. Ninja reads any other JSON value
+    (a number, a list) as an empty object, and a rename (PATCH, all fields optional) then
+    answered 200 to a body of 16461; and it parses a body as JSON whatever its Content-Type says.
+    See ``_http_error`` for the answers instead."""
 
     def parse_body(self, request: HttpRequest) -> dict:
+        kind = request.content_type or ""
+        if not (
+            kind == "application/json"
+            or (kind.startswith("application/") and kind.endswith("+json"))
+        ):
+            raise BodyNotJson
         data = super().parse_body(request)
         if not isinstance(data, dict):
             raise BodyNotAnObject
@@ -111,6 +123,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     # missing field.
     if isinstance(exc.__cause__, BodyNotAnObject):
         return _invalid(request, ValidationError([{"loc": ("body",), "msg": "must be an object"}]))
+    if isinstance(exc.__cause__, BodyNotJson):
+        return api.create_response(
+            request,
+            {"detail": "Send the body as JSON, with 'Content-Type: application/json'."},
+            status=415,
+        )
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
@@ -126,6 +144,15 @@ def _too_many_files(request: HttpRequest, exc: TooManyFilesSent) -> HttpResponse
     limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
     return api.create_response(
         request, {"detail": f"Too many files: send at most {limit} per request."}, status=400
+    )
+
+
+@api.exception_handler(MultiPartParserError)
+def _unreadable_form(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    # No boundary, a part's headers over Django's limit, a body cut short: what Django answers
+    # with its 400 page for the web pages, in JSON.
+    return api.create_response(
+        request, {"detail": f"The multipart body cannot be read: {exc}"}, status=400
     )
 
 

@@ -11,7 +11,7 @@ from ninja import Schema
 from pydantic import AfterValidator, Field
 
 from search.models import Photo
-from search.photos.selectors import photo_detail_for
+from search.photos.selectors import PhotoState, photo_detail_for
 
 # Errors -------------------------------------------------------------------------------------
 
@@ -47,6 +47,14 @@ Text = Annotated[
     str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
 ]
 
+# A user name as sent: never empty (an empty name is no one to share with).
+UserName = Annotated[
+    str,
+    Field(min_length=1, max_length=150),
+    AfterValidator(_storable),
+    Field(json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
+
 
 def sent_or_not(schema: dict) -> None:
     """``json_schema_extra`` for an optional query or form field: pydantic describes it as "the
@@ -72,6 +80,10 @@ DENIED: dict[int, type[Schema]] = {401: ErrorOut, 422: InvalidOut}
 
 
 HIDDEN: dict[int, type[Schema]] = {**DENIED, 404: ErrorOut}
+
+
+# What every operation with a JSON body may answer besides: 415 for a body not sent as JSON.
+JSON_BODY: dict[int, type[Schema]] = {415: ErrorOut}
 
 
 # Upload and search are rate limited (search.rate_limits): 429 with Retry-After.
@@ -126,6 +138,17 @@ class PhotoPageOut(Schema):
     items: list[PhotoOut]
 
 
+def photo_state_out(state: PhotoState) -> dict:
+    """What every JSON shape of a photo starts with, here and on the upload page
+    (``search.photos.views``): which photo, and where its processing stands."""
+    return {
+        "id": state.id,
+        "filename": state.filename,
+        "status": state.status,
+        "failure_reason": state.failure_reason,
+    }
+
+
 def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> dict:
     """A photo as the API shows it: ``owner`` is the owner's name, else ``photo.owner`` is read
     (select it with the photo)."""
@@ -140,11 +163,8 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
         }
 
     return {
-        "id": photo.pk,
-        "filename": photo.original_filename,
+        **photo_state_out(PhotoState.of(photo)),
         "owner": owner if owner is not None else photo.owner.get_username(),
-        "status": photo.status,
-        "failure_reason": photo.failure_reason,
         "format": photo.image_format,
         "size_bytes": photo.size_bytes,
         "width": photo.width,

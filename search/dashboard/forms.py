@@ -18,3 +18,13 @@ class ModelSwitchForm(forms.Form):
         help_text="An open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint path, or empty.",
         widget=forms.TextInput(attrs={"placeholder": "laion2b_s34b_b79k"}),
     )
+
+
+class RetryReasonForm(forms.Form):
+    # Exactly as stored: the reason is matched, not searched. A CharField refuses NUL, which
+    # PostgreSQL text cannot hold.
+    reason = forms.CharField(required=False, strip=False, max_length=10_000)
+
+
+class CancelSwitchForm(forms.Form):
+    model = forms.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from search.dashboard.charts import bar_chart
-from search.dashboard.forms import ModelSwitchForm
+from search.dashboard.forms import CancelSwitchForm, ModelSwitchForm, RetryReasonForm
 from search.dashboard.selectors import (
     dashboard_stats,
     model_history,
@@ -97,8 +97,12 @@ def dashboard_action(request: HttpRequest, action: str) -> HttpResponse:
         count = photos_retry(photo_ids=ids_from(post.getlist("photo")))
         messages.success(request, f"{count} photo(s) queued again.")
     elif action == "retry-reason":
-        count = photos_retry(reason=post.get("reason", ""))
-        messages.success(request, f"{count} photo(s) with that reason queued again.")
+        reason_form = RetryReasonForm(post)
+        if reason_form.is_valid():
+            count = photos_retry(reason=reason_form.cleaned_data["reason"])
+            messages.success(request, f"{count} photo(s) with that reason queued again.")
+        else:
+            messages.error(request, "No photo failed for that reason.")
     elif action == "delete":
         deleted = photos_delete_by_staff(photo_ids=ids_from(post.getlist("photo")))
         messages.success(request, f"{len(deleted)} photo(s) deleted.")
@@ -114,8 +118,12 @@ def dashboard_action(request: HttpRequest, action: str) -> HttpResponse:
         else:
             messages.error(request, "Choose a model.")
     elif action == "cancel-switch":
-        model_switch_cancel(model_pk=int(post.get("model", 0) or 0))
-        messages.success(request, "Switch cancelled; search never left the active model.")
+        cancel_form = CancelSwitchForm(post)
+        if cancel_form.is_valid():
+            model_switch_cancel(model_pk=cancel_form.cleaned_data["model"])
+            messages.success(request, "Switch cancelled; search never left the active model.")
+        else:
+            messages.error(request, "No such model switch.")
     else:
         raise Http404("No such action.")
     return redirect("search:dashboard")

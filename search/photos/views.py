@@ -10,13 +10,13 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from search.albums.forms import AddToAlbumForm
 from search.albums.selectors import albums_visible_to
+from search.api.schemas import photo_state_out
 from search.models import Album, Photo
 from search.photos.files import photo_file_response
 from search.photos.forms import PhotoDeleteForm, UploadForm
@@ -32,7 +32,7 @@ from search.retrieval.query import Strictness
 from search.retrieval.selectors import SearchError, photo_search
 from search.retrieval.tiles import result_tiles
 from search.tags.selectors import photo_tags_for
-from search.web.pages import ids_from, prefers_json
+from search.web.pages import ids_from, prefers_json, redirect_back
 from workers.active_engine import get_engine
 
 # The upload page asks for the state of at most this many photos per request.
@@ -124,11 +124,9 @@ def photo_status(request: HttpRequest) -> JsonResponse:
 
 
 def _state_json(state: PhotoState) -> dict:
+    # The API's photo core, and the two links the page's script follows.
     return {
-        "id": state.id,
-        "filename": state.filename,
-        "status": state.status,
-        "failure_reason": state.failure_reason,
+        **photo_state_out(state),
         "url": reverse("search:photo_detail", args=[state.id]),
         "thumbnail": reverse("search:photo_thumbnail", args=[state.id])
         if state.has_thumbnail
@@ -151,15 +149,12 @@ def photos_delete_confirm(request: HttpRequest) -> HttpResponse:
     """GET asks for confirmation (changes nothing); POST deletes. Only the user's own photos:
     any other id is a 404, and then nothing is deleted."""
     form = PhotoDeleteForm(request.POST if request.method == "POST" else request.GET)
-    back = reverse("search:duplicates")
+    duplicates = reverse("search:duplicates")
     if not form.is_valid():
         for error in form.errors.values():
             messages.error(request, " ".join(str(message) for message in error))
-        return redirect(back)
-    if url_has_allowed_host_and_scheme(
-        form.cleaned_data["next"], allowed_hosts={request.get_host()}
-    ):
-        back = form.cleaned_data["next"] or back
+        return redirect(duplicates)
+    back = redirect_back(request, form.cleaned_data["next"], duplicates)
     photos = photos_owned_by(user=request.user, photo_ids=form.cleaned_data["photo"])
     keep = form.cleaned_data["keep"]
     kept = photos_owned_by(user=request.user, photo_ids=[keep] if keep is not None else [])
@@ -169,12 +164,17 @@ def photos_delete_confirm(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "search/photos_delete.html",
-            {"form": form, "photos": photos, "kept": kept[0] if kept else None, "back": back},
+            {
+                "form": form,
+                "photos": photos,
+                "kept": kept[0] if kept else None,
+                "back": back.url,
+            },
         )
     deleted = photos_delete(owner=request.user, photo_ids=[photo.pk for photo in photos])
     text = f"Deleted {len(deleted)} photo{'s' if len(deleted) != 1 else ''}"
     messages.success(request, text + (f"; kept {kept[0].original_filename}." if kept else "."))
-    return redirect(back)
+    return back
 
 
 @login_required

@@ -1,4 +1,5 @@
-"""Fixed-window rate limits on login, upload and search, per user and per IP address.
+"""Fixed-window rate limits on upload and search, per user and per IP address. (Login has a
+lockout of failures instead, django-axes: see mediasearch/settings/security.py.)
 
 Counters live in the Django cache (Redis, shared by every web process). A window is a whole
 multiple of its length since the epoch, so every process agrees on it without coordination; a
@@ -8,6 +9,7 @@ burst of twice the limit across a window boundary is the known price of that sim
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -26,8 +28,6 @@ logger = logging.getLogger(__name__)
 # Which requests count, by URL name: (bucket, methods). Searches by GET count only when they
 # search (a query or "similar"), not when the empty search page is shown.
 LIMITED_URLS = {
-    "login": ("login", {"POST"}),
-    "admin:login": ("login", {"POST"}),
     "search:upload": ("upload", {"POST"}),
     "api:photos_upload": ("upload", {"POST"}),
     "search:home": ("search", {"GET"}),
@@ -57,6 +57,17 @@ def client_ip(request: HttpRequest) -> str:
         if forwarded.strip():
             return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def login_client_ip(request: HttpRequest) -> str | None:
+    """AXES_CLIENT_IP_CALLABLE: ``client_ip`` when it is an IP address, else None (a request
+    made in process, like ``force_login``'s, has none), which axes stores as unknown."""
+    address = client_ip(request)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return address
 
 
 def rate_limit_count(*, bucket: str, scope: str, who: str, limit: int, window: int) -> int | None:
@@ -92,11 +103,8 @@ def _is_counted(request: HttpRequest, url_name: str) -> bool:
 
 
 def _user_key(request: HttpRequest, bucket: str) -> str | None:
-    """Whom a request is for: the account named at login, the session's user, or the owner of
-    the API token (one indexed lookup; an unknown token is limited by address only)."""
-    if bucket == "login":
-        username = request.POST.get("username", "").strip().lower()
-        return f"name:{username}" if username else None
+    """Whom a request is for: the session's user, or the owner of the API token (one indexed
+    lookup; an unknown token is limited by address only)."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"

@@ -103,7 +103,7 @@ def test_album_owner_creates_fills_shares_and_deletes(alice_client, alice, bob, 
 
     share = reverse("search:album_edit", args=[album.pk, "share"])
     response = alice_client.post(share, {"usernames": "bob, nobody"}, follow=True)
-    assert "No such user: nobody" in response.content.decode()
+    assert "Cannot share with: nobody" in response.content.decode()
     assert album.shared_with.count() == 0  # nothing is shared when a name is wrong
     alice_client.post(share, {"usernames": "bob"})
     assert list(album.shared_with.all()) == [bob]

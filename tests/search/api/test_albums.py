@@ -148,7 +148,7 @@ def test_sharing_with_an_unknown_user_shares_with_nobody(api, alice, bob, alice_
         f"/api/albums/{album.pk}/shares", token=alice_token, json={"usernames": ["bob", "zed"]}
     )
 
-    assert (response.status_code, response.json()) == (400, {"detail": "No such user: zed"})
+    assert (response.status_code, response.json()) == (400, {"detail": "Cannot share with: zed"})
     assert not album.shared_with.exists()
 
 

@@ -111,7 +111,7 @@ REFUSALS: dict[str, list[tuple[int, str]]] = {
     "photos_similar": [*FILTERS, (400, "This photo has no vector yet; .*")],  # pending, failed
     "albums_create": ALBUM_NAME,
     "albums_update": ALBUM_NAME,
-    "albums_share": [(400, "No such user: .*")],
+    "albums_share": [(400, "Cannot share with: .*")],
 }
 
 

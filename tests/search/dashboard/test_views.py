@@ -94,6 +94,28 @@ def test_failures_are_retried_one_by_one_or_by_reason_and_deleted(client, staff,
     assert photos_retry(photo_ids=[photos[0].pk]) == 0  # only failed photos are retried
 
 
+@pytest.mark.parametrize(
+    ("action", "data", "message"),
+    [
+        ("retry-reason", {"reason": "disk\x00hiccup"}, "No photo failed for that reason."),
+        ("cancel-switch", {"model": "abc"}, "No such model switch."),
+        ("cancel-switch", {}, "No such model switch."),
+    ],
+)
+def test_buttons_refuse_values_they_cannot_use(client, staff, alice, action, data, message):
+    failed = add_photo(alice)
+    Photo.objects.filter(pk=failed.pk).update(status="failed", failure_reason="disk hiccup")
+    models = list(ClipModel.objects.values_list("pk", "state"))
+    client.force_login(staff)
+
+    response = client.post(reverse("search:dashboard_action", args=[action]), data, follow=True)
+
+    assert response.redirect_chain == [(reverse("search:dashboard"), 302)]
+    assert [str(m) for m in response.context["messages"]] == [message]
+    assert Photo.objects.get(pk=failed.pk).status == "failed"
+    assert list(ClipModel.objects.values_list("pk", "state")) == models
+
+
 def test_dashboard_actions_are_for_staff_only(client, alice):
     add_photo(alice)
     client.force_login(alice)

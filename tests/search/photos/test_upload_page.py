@@ -253,3 +253,23 @@ def test_status_needs_a_login(client):
     response = client.get(reverse("search:photo_status"), {"id": 1})
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_the_page_and_the_api_show_a_photo_in_one_shape(alice_client, alice, api, alice_token):
+    """The page's photo is the API's core (``photo_state_out``) and the page's two links: every
+    field they share says the same, so the script and API clients read one shape."""
+    sent = send(alice_client, "red.jpg", encode(make_image(color="red")), **JSON).json()
+    page_photo = sent["results"][0]["photo"]
+    photo_embed(photo_id=page_photo["id"])
+    polled = alice_client.get(reverse("search:photo_status"), {"id": page_photo["id"]}).json()
+    api_photo = api.get(f"/api/photos/{page_photo['id']}", token=alice_token).json()
+
+    for shown in (page_photo, polled["photos"][0]):
+        assert set(shown) - set(api_photo) == {"url", "thumbnail"}
+        assert set(shown) & set(api_photo) == {"id", "filename", "status", "failure_reason"}
+    assert {key: polled["photos"][0][key] for key in ("id", "filename", "status")} == {
+        key: api_photo[key] for key in ("id", "filename", "status")
+    }
+    assert polled["photos"][0]["thumbnail"] == api_photo["web"]["thumbnail"].removeprefix(
+        "http://testserver"
+    )
