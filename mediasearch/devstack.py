@@ -1,9 +1,9 @@
 """``./dev up``: the whole app on one machine, with nothing installed system-wide.
 
 Starts the embedded PostgreSQL (pgvector) and Redis, migrates, makes sure an admin exists,
-then runs Django, a Celery worker and Celery beat, and stops all of it on Ctrl-C. Data lives
-under ``var/`` and is reused by the next run. Production runs the same processes from
-docker-compose.yml against real services instead.
+then runs the web server (gunicorn, as in production), a Celery worker and Celery beat, and
+stops all of it on Ctrl-C. Data lives under ``var/`` and is reused by the next run. Production
+runs the same processes from docker-compose.yml against real services instead.
 """
 
 from __future__ import annotations
@@ -18,8 +18,22 @@ import time
 from pathlib import Path
 
 from mediasearch.embedded import EmbeddedPostgres, EmbeddedRedis, wait_for_port
+from mediasearch.settings.environment import env_bool, env_int
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The web server: gunicorn with a fixed set of processes and threads, as the Dockerfile runs it.
+# Each thread keeps at most one database connection (CONN_MAX_AGE), so their number is bounded.
+# Django's runserver starts a thread per request instead, each with a connection of its own:
+# kept for CONN_MAX_AGE, they ran the embedded server out of connections (issue 14), so
+# ``--reload`` runs it without persistent connections.
+WEB_PROCESSES = env_int("MEDIASEARCH_WEB_PROCESSES", 2)
+WEB_THREADS = env_int("MEDIASEARCH_WEB_THREADS", 4)
+# PostgreSQL connections that web, worker and beat hold at most, together: one per web thread,
+# and one more per web process while it loads the model at start (2 x (4 + 1) = 10); the worker
+# one while a task runs (its single pool process; the parent none); beat none. 11 by default,
+# plus one per running ``./dev manage`` command, of the embedded server's 100 (max_connections).
+DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +74,12 @@ def up(argv: list[str]) -> int:
         action="store_true",
         help="also upload a few hundred generated demo scenes for the admin user to search",
     )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="for working on the code: Django's development server, which restarts on every "
+        "change and shows debug pages (DJANGO_DEBUG=0 turns those off), instead of gunicorn",
+    )
     args = parser.parse_args(argv)
 
     var = var_dir()
@@ -77,17 +97,14 @@ def up(argv: list[str]) -> int:
         postgres.create_database("mediasearch")
         say("starting Redis (append-only file) in var/redis")
         redis.start()
-        env = app_environment(var, postgres.url("mediasearch"), redis.url)
+        env = app_environment(var, postgres.url("mediasearch"), redis.url, debug=args.reload)
+        if args.reload:
+            env["DJANGO_CONN_MAX_AGE"] = "0"  # a thread per request: no connection outlives it
+        check_connection_budget(postgres.url("postgres"))
 
         run_once(["manage.py", "migrate", "--no-input", "-v", "0"], env)
         login = ensure_admin(var, env)
 
-        children.append(
-            (
-                "web",
-                spawn(["manage.py", "runserver", f"{args.host}:{args.port}", "--noreload"], env),
-            )
-        )
         children.append(
             (
                 "worker",
@@ -110,6 +127,10 @@ def up(argv: list[str]) -> int:
         children.append(("beat", spawn(
             ["-m", "celery", "-A", "mediasearch", "beat", "--loglevel=INFO",
              "--schedule", str(var / "celerybeat-schedule")], env)))  # fmt: skip
+        if env["DJANGO_DEBUG"] == "0":
+            # Without debug, pages name hashed static files, which whitenoise serves from here.
+            run_once(["manage.py", "collectstatic", "--no-input", "-v", "0"], env)
+        children.insert(0, ("web", spawn(web_server(args.host, args.port, args.reload), env)))
         wait_for_port(args.host, args.port, 60, process=children[0][1], name="web server")
         if args.demo:
             say("uploading the demo gallery for admin (the worker embeds it in the background)")
@@ -138,7 +159,10 @@ def up(argv: list[str]) -> int:
         say("stopped")
 
 
-def app_environment(var: Path, database_url: str, redis_url: str) -> dict[str, str]:
+def app_environment(
+    var: Path, database_url: str, redis_url: str, *, debug: bool = False
+) -> dict[str, str]:
+    """The environment of every process of the app; ``debug`` unless DJANGO_DEBUG says."""
     secret_file = var / "secret_key"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(50))
@@ -146,13 +170,43 @@ def app_environment(var: Path, database_url: str, redis_url: str) -> dict[str, s
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mediasearch.settings.base",
-        "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1"),
+        "DJANGO_DEBUG": "1" if env_bool("DJANGO_DEBUG", debug) else "0",
+        # ./dev serves plain http; behind a TLS proxy set it to 1 (and DJANGO_BEHIND_TLS_PROXY).
+        "DJANGO_SECURE_COOKIES": os.environ.get("DJANGO_SECURE_COOKIES", "0"),
         "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "MEDIASEARCH_VAR_DIR": str(var),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def web_server(host: str, port: int, reload: bool) -> list[str]:
+    if reload:
+        return ["manage.py", "runserver", f"{host}:{port}"]
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return [
+        "-m", "gunicorn", "mediasearch.wsgi", "--bind", bind,
+        "--workers", str(WEB_PROCESSES), "--threads", str(WEB_THREADS),
+        "--timeout", "120", "--access-logfile", "-",
+        # Its control socket sits at one path in $HOME, which a second ./dev up would take over.
+        "--no-control-socket",
+    ]  # fmt: skip
+
+
+def check_connection_budget(server_url: str) -> None:
+    """Refuse to start when web, worker and beat could take more than half of the server's
+    connections (MEDIASEARCH_WEB_PROCESSES/THREADS set too high)."""
+    import psycopg
+
+    with psycopg.connect(server_url) as conn:
+        (max_connections,) = conn.execute("SHOW max_connections").fetchone() or (0,)
+    if int(max_connections) // 2 < DATABASE_CONNECTIONS_AT_MOST:
+        raise SystemExit(
+            f"[mediasearch] {WEB_PROCESSES} web processes x {WEB_THREADS} threads could hold "
+            f"{DATABASE_CONNECTIONS_AT_MOST} of PostgreSQL's {max_connections} connections; "
+            "lower MEDIASEARCH_WEB_PROCESSES or MEDIASEARCH_WEB_THREADS"
+        )
 
 
 def ensure_admin(var: Path, env: dict[str, str]) -> str:

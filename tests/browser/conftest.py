@@ -1,5 +1,5 @@
-"""The app started the README way (``./dev up``, its own data folder and port) and a headless
-Chromium driven by Playwright. Screenshots go to ``test-artifacts/screenshots/``.
+"""The app started the README way (``./dev up``, its own data folder and port: tests/devup.py)
+and a headless Chromium driven by Playwright. Screenshots go to ``test-artifacts/screenshots/``.
 
 Chromium comes from the system (Debian ``chromium``); ``.ci/run`` installs it. Without it these
 tests skip, unless ``MEDIASEARCH_REQUIRE_BROWSER=1`` (set by CI) makes that a failure.
@@ -9,73 +9,25 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mediasearch.embedded import free_port
 from tests.conftest import REPO_ROOT
+from tests.devup import RunningApp, dev_up
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
-@dataclass(frozen=True)
-class RunningApp:
-    url: str
-    admin_password: str
-    var: Path
-    log: Path
-
-
 @pytest.fixture(scope="session")
-def running_app(tmp_path_factory) -> RunningApp:
-    var = tmp_path_factory.mktemp("app-var")
-    port = free_port()
-    log = var / "dev-up.log"
-    env = {
-        **os.environ,
-        "MEDIASEARCH_VAR_DIR": str(var),
-        # The shipped model directly: the fallback would first wait for the hub to time out.
-        "MEDIASEARCH_CLIP_MODEL": "MediaSearch-Demo",
-        "MEDIASEARCH_CLIP_PRETRAINED": "demo",
-        # Every test logs in as admin; the default (10 per account in 5 minutes) would refuse
-        # the later ones. The other limits stay as shipped.
-        "MEDIASEARCH_RATE_LIMIT_LOGIN": "1000,1000/300",
-    }
-    for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
-        env.pop(name, None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(REPO_ROOT / "dev"), "up", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while "MediaSearch is running" not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"./dev up did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.5)
-        yield RunningApp(
-            url=f"http://127.0.0.1:{port}",
-            admin_password=(var / "admin_password").read_text().strip(),
-            var=var,
-            log=log,
-        )
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+def running_app(tmp_path_factory) -> Iterator[RunningApp]:
+    # Every test logs in as admin; the default (10 per account in 5 minutes) would refuse the
+    # later ones. The other limits stay as shipped.
+    with dev_up(
+        tmp_path_factory.mktemp("app-var"), MEDIASEARCH_RATE_LIMIT_LOGIN="1000,1000/300"
+    ) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -331,7 +331,8 @@ def test_files_chosen_before_the_script_runs_are_sent_too(page, running_app, tmp
     path.write_bytes(image_bytes(scene, path.name))
     log_in(page, running_app)
     held = []
-    page.route("**/static/js/upload.js", lambda route: held.append(route))
+    # The name is hashed without debug (upload.<hash>.js), as ./dev up serves it.
+    page.route("**/static/js/upload*.js", lambda route: held.append(route))
 
     page.goto("/upload/", wait_until="commit")
     page.locator("input[name=photos]").set_input_files(str(path))

@@ -7,18 +7,29 @@ import importlib
 import pytest
 from django.db import connection
 
-from search.models import Embedding
+from search.ingest.services import photos_embed
+from search.models import Embedding, Photo
+from search.photos.services import photo_create
 from search.retrieval.vector_index import index_name
+from tests.conftest import encode, make_image, upload_file
 from workers.active_engine import get_engine
 
 pytestmark = pytest.mark.django_db
 
 
-def test_an_upgrade_rebuilds_full_precision_indexes_in_half_precision(alice, library):
+@pytest.fixture
+def embedded(alice) -> Photo:
+    """A ready photo: its model's index exists."""
+    photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
+    photos_embed(photo_id=photo.pk, batch_size=1)
+    return photo
+
+
+def test_an_upgrade_rebuilds_full_precision_indexes_in_half_precision(alice, embedded):
     migration = importlib.import_module("search.migrations.0005_half_precision_vector_indexes")
     model_id = get_engine().model_id
     old, new = migration._name("embedding_hnsw_", model_id), index_name(model_id)
-    Embedding.objects.create(photo=library[0], model_id="Unindexed/model", vector=[1.0, 0.0])
+    Embedding.objects.create(photo=embedded, model_id="Unindexed/model", vector=[1.0, 0.0])
 
     def existing() -> set[str]:
         with connection.cursor() as cursor:
