@@ -177,7 +177,7 @@ def test_a_full_disk_refuses_the_upload_clearly_and_keeps_nothing(alice_client, 
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "tests.test_faults.DiskFullStorage",
+            "BACKEND": "tests.integration.test_faults.DiskFullStorage",
             "OPTIONS": {"location": str(tmp_path / "full")},
         },
     }
