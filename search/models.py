@@ -238,7 +238,7 @@ class ClipModel(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     name = models.CharField(max_length=100)  # an open_clip architecture
-    pretrained = models.CharField(max_length=500, blank=True)  # a hub tag or a checkpoint path
+    pretrained = models.CharField(max_length=500, blank=True)  # tag, hf-hub: id or checkpoint
     model_id = models.CharField(max_length=200, blank=True)  # known once loaded
     dim = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices)

@@ -15,7 +15,10 @@ class ModelSwitchForm(forms.Form):
         label="Weights",
         max_length=500,
         required=False,
-        help_text="An open_clip tag (e.g. laion2b_s34b_b79k), a checkpoint path, or empty.",
+        help_text=(
+            "An open_clip tag (e.g. laion2b_s34b_b79k), an hf-hub: id, a checkpoint file in the "
+            "models folder (MEDIASEARCH_MODELS_DIR), or empty for random weights."
+        ),
         widget=forms.TextInput(attrs={"placeholder": "laion2b_s34b_b79k"}),
     )
 
