@@ -12,12 +12,24 @@ def photo_upload_to(photo: "Photo", filename: str) -> str:
     return f"originals/{photo.owner_id}/{uuid.uuid4().hex}{suffix}"
 
 
+def rendition_names(photo: "Photo", attempt: uuid.UUID) -> tuple[str, str]:
+    """Where one attempt at processing ``photo`` writes its thumbnail and preview.
+
+    Named by the attempt's token, so that the attempt after one that died between writing its
+    files and committing the row that points at them knows exactly which files to remove.
+    """
+    return (
+        f"thumbnails/{photo.owner_id}/{photo.pk}/{attempt.hex}.jpg",
+        f"previews/{photo.owner_id}/{photo.pk}/{attempt.hex}.jpg",
+    )
+
+
 def thumbnail_upload_to(photo: "Photo", filename: str) -> str:
-    return f"thumbnails/{photo.owner_id}/{uuid.uuid4().hex}.jpg"
+    return rendition_names(photo, uuid.uuid4())[0]
 
 
 def preview_upload_to(photo: "Photo", filename: str) -> str:
-    return f"previews/{photo.owner_id}/{uuid.uuid4().hex}.jpg"
+    return rendition_names(photo, uuid.uuid4())[1]
 
 
 class Photo(models.Model):
@@ -57,6 +69,11 @@ class Photo(models.Model):
     # When the queue was last rung for this photo; the sweeper rings again if nothing happened.
     queued_at = models.DateTimeField(null=True, blank=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    # The claim of the worker processing the photo: its attempt's token, and until when it
+    # holds the photo unless it renews (search.ingest.services). Only that attempt may finish,
+    # fail or release the photo; once the lease runs out, another worker may claim it.
+    claim_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -6,7 +6,9 @@ The database and Redis are real (embedded unless DATABASE_URL/REDIS_URL are set;
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageDraw
 
@@ -203,6 +206,24 @@ def celery_processes(transactional_db, settings, tmp_path) -> Iterator[CeleryPro
 def celery_worker(celery_processes) -> subprocess.Popen:
     """One real ``celery worker`` process, ready to take tasks."""
     return celery_processes.worker()
+
+
+@pytest.fixture
+def queued():
+    """What this test sent to the broker, oldest first, as (task name, args); the queue is
+    emptied first."""
+    import redis
+
+    broker = redis.Redis.from_url(django_settings.REDIS_URL)
+    broker.delete("celery")
+
+    def messages() -> list[tuple[str, list]]:
+        raw = [json.loads(item) for item in reversed(broker.lrange("celery", 0, -1))]
+        return [
+            (item["headers"]["task"], json.loads(base64.b64decode(item["body"]))[0]) for item in raw
+        ]
+
+    return messages
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "") -> None:

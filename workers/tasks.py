@@ -1,8 +1,8 @@
 """Celery entry points: thin, take ids, classify errors, call a service.
 
-Bad image data is handled inside the service (the photo is marked failed, never retried).
-Anything that escapes it is transient by nature (database, broker, storage) and retried with
-exponential backoff and jitter; the sweeper picks up whatever still slips through.
+Bad image data and bugs are handled inside the embedding service (the photo fails alone, with
+the reason). Outages (``search.ingest.errors.TRANSIENT_ERRORS``) are retried with exponential
+backoff and jitter; the sweeper picks up whatever still slips through.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
 
 from search.duplicates.services import near_duplicate_pairs_find
 from search.ingest import model_switch
+from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
 from search.ingest.model_switch import embed_missing
 from search.ingest.pipeline import pipeline_is_paused
-from search.ingest.services import photo_mark_failed, photos_embed, photos_requeue_stalled
+from search.ingest.services import photos_embed, photos_embed_ready, photos_requeue_stalled
 from search.models import Photo
 from search.tags.services import photos_retag
 from workers import signals, task_names  # noqa: F401  (connects the worker start-up hook)
@@ -25,7 +25,6 @@ from workers.active_engine import get_engine
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, DatabaseError, OSError, ConnectionError)
 MAX_RETRIES = 8
 # Every task: acknowledged only once done, transient errors retried with backoff and jitter.
 RETRYING = dict(
@@ -57,11 +56,11 @@ def embed_photo(self, photo_id: int) -> str | None:
                            photo_id, MAX_RETRIES, exc_info=True)  # fmt: skip
             return None
         raise
-    except Exception as exc:
-        # A bug, not bad input and not an outage: retrying would only repeat it.
-        logger.exception("embedding photo %s crashed", photo_id)
-        photo_mark_failed(photo_id=photo_id, reason=f"internal error: {exc!r}")
-        return "failed"
+    except INTERRUPTIONS:
+        # The time limit: the batch was given back, and counts as an attempt that did not
+        # finish; the sweeper re-sends it.
+        logger.warning("photo %s: the batch ran out of time; given back", photo_id)
+        return None
     return str(status) if status else None
 
 
@@ -112,7 +111,7 @@ def model_after_switch(model_pk: int) -> None:
 def reembed_photos(photo_ids: list[int]) -> int:
     """Recompute the active model's vectors of these ready photos. Safe to run twice."""
     photos = list(Photo.objects.filter(pk__in=photo_ids, status=Photo.Status.READY))
-    return model_switch.photos_embed_ready(engine=get_engine(), photos=photos)
+    return photos_embed_ready(engine=get_engine(), photos=photos, renditions=True)
 
 
 @shared_task(name=task_names.RETAG_PHOTOS, **RETRYING)

@@ -24,7 +24,10 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # The queue is a doorbell: the sweeper re-rings it for photos left pending or stuck.
 MEDIASEARCH_SWEEP_INTERVAL = env_int("MEDIASEARCH_SWEEP_INTERVAL", 60)
 MEDIASEARCH_PENDING_REQUEUE_AFTER = env_int("MEDIASEARCH_PENDING_REQUEUE_AFTER", 300)
-MEDIASEARCH_PROCESSING_TIMEOUT = env_int("MEDIASEARCH_PROCESSING_TIMEOUT", 900)
+# A worker holds the photos it claimed for this long and renews the lease every third of it
+# while the batch runs; a dead worker's photos are claimable again once it runs out, and the
+# sweeper re-sends them: within lease + sweep interval (45 s + 60 s) of the crash.
+MEDIASEARCH_CLAIM_LEASE = env_int("MEDIASEARCH_CLAIM_LEASE", 45)
 # A photo claimed this many times without finishing (it crashes its worker, or outages keep
 # interrupting it) is marked failed instead of being tried forever.
 MEDIASEARCH_MAX_ATTEMPTS = env_int("MEDIASEARCH_MAX_ATTEMPTS", 5)

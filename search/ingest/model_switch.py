@@ -25,15 +25,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from search import dispatch
-from search.duplicates.services import near_duplicate_pairs_find
 from search.ingest.active_model import ACTIVE_SPEC_TTL, forget_active_spec
 from search.ingest.selectors import photos_missing_vectors
+from search.ingest.services import photos_embed_ready
 from search.models import ClipModel, Embedding, NearDuplicatePair, Photo, PhotoTag
 from search.retrieval.vector_index import drop_vector_index, ensure_vector_index
 from search.tags.services import photos_retag
 from workers import task_names
 from workers.active_engine import check_chosen_spec, engine_for, get_engine
-from workers.embedding.images import ImageDecodeError, decode_image
 from workers.embedding.model import ModelLoadError, ModelSpec, register_demo_config
 
 logger = logging.getLogger(__name__)
@@ -159,48 +158,12 @@ def model_backfill(*, model_pk: int, batch_size: int = BACKFILL_BATCH) -> int:
         if model.state == ClipModel.State.BUILDING:
             model_switch_finish(model_pk=model_pk)
         return 0
-    embedded = photos_embed_ready(engine=engine, photos=photos)
+    embedded = photos_embed_ready(engine=engine, photos=photos, renditions=False)
     # Progress is a heartbeat: the sweeper re-sends a switch only when it stops.
     ClipModel.objects.filter(pk=model_pk).update(updated_at=timezone.now())
     if model.state == ClipModel.State.BUILDING or len(photos) == batch_size:
         dispatch.model_step(task_names.MODEL_BACKFILL, model_pk)
     return embedded
-
-
-def photos_embed_ready(*, engine, photos: list[Photo]) -> int:
-    """(Re-)compute ``engine``'s vectors of ready photos from their originals; they stay
-    searchable meanwhile. The active model's tags follow. Returns how many were embedded."""
-    images, embedded = [], []
-    for photo in photos:
-        try:
-            with photo.file.open("rb") as handle:
-                images.append(
-                    decode_image(handle, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS)
-                )
-            embedded.append(photo)
-        except (ImageDecodeError, FileNotFoundError) as exc:
-            # Say so rather than leave it unsearchable (and a model switch waiting) forever.
-            Photo.objects.filter(pk=photo.pk).update(
-                status=Photo.Status.FAILED,
-                failure_reason=f"could not be embedded with {engine.spec.name}: {exc}",
-                processed_at=timezone.now(),
-            )
-    if not images:
-        return 0
-    vectors = engine.encode_images(images)
-    ensure_vector_index(engine.model_id, engine.dim)
-    Embedding.objects.bulk_create(
-        [
-            Embedding(photo_id=photo.pk, model_id=engine.model_id, vector=vector)
-            for photo, vector in zip(embedded, vectors, strict=True)
-        ],
-        update_conflicts=True,
-        unique_fields=["photo", "model_id"],
-        update_fields=["vector"],
-    )
-    if engine.model_id == get_engine().model_id:
-        photos_retag(model_id=engine.model_id, photo_ids=[photo.pk for photo in embedded])
-    return len(embedded)
 
 
 def model_switch_finish(*, model_pk: int) -> bool:
@@ -294,14 +257,12 @@ def _seconds_until_no_process_searches_it() -> float:
 
 
 def model_after_switch(*, model_pk: int) -> None:
-    """Worker: tags and near-duplicate pairs for the photos under the new model."""
+    """Worker: the tags of the photos under the new model (its backfill made no tags, as the
+    model was not active yet; its near-duplicate pairs came with every batch)."""
     model = ClipModel.objects.filter(pk=model_pk, state=ClipModel.State.ACTIVE).first()
     if model is None or get_engine().model_id != model.model_id:
         return
     photos_retag(model_id=model.model_id)
-    ids = list(Photo.objects.filter(status=Photo.Status.READY).values_list("pk", flat=True))
-    for start in range(0, len(ids), 500):
-        near_duplicate_pairs_find(photo_ids=ids[start : start + 500], model_id=model.model_id)
 
 
 def model_switch_nudge() -> int:

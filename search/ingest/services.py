@@ -4,109 +4,190 @@ re-send what was left behind."""
 from __future__ import annotations
 
 import logging
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import Case, F, Q, When
+from django.core.files.storage import default_storage
+from django.db import connections, transaction
+from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 
 from search import dispatch
+from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
 from search.ingest.pipeline import pipeline_is_paused
-from search.models import (
-    Embedding,
-    Photo,
-)
+from search.models import Embedding, Photo, rendition_names
 from search.photos.changes import search_choices_changed
 from search.retrieval.vector_index import ensure_vector_index
 from search.tags.services import photo_tags_replace, vector_tags
 from workers.active_engine import get_engine
-from workers.embedding.images import (
-    DecodedPhoto,
-    ImageDecodeError,
-    PreparedPhoto,
-    prepare_photo,
-)
+from workers.embedding.images import ImageDecodeError, PreparedPhoto, prepare_photo
+from workers.embedding.model import ClipEngine as Engine
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One attempt's hold on a batch of photos: only the attempt with this token may finish,
+    fail or release them, and only while it keeps the lease (``_lease_kept``)."""
+
+    token: uuid.UUID
+    photos: list[Photo]
+    # Tokens of earlier attempts at these photos that did not finish (their worker died, or
+    # gave the photo back): their renditions, if written, point nowhere and are removed.
+    unfinished: dict[int, uuid.UUID]
+
+    @property
+    def ids(self) -> list[int]:
+        return [photo.pk for photo in self.photos]
+
+    def held(self) -> QuerySet[Photo]:
+        return Photo.objects.filter(status=Photo.Status.PROCESSING, claim_token=self.token)
 
 
 def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
     """Claim ``photo_id`` and up to ``batch_size - 1`` other waiting photos, embed them together.
 
-    Claiming uses ``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same photo.
-    The batch is decoded photo by photo, encoded in one forward pass and written in one
-    transaction. Safe to run twice: a photo that is ready, failed, or held by another worker is
-    left alone. Bad image data marks that photo failed (never retried); any other error
-    (database, storage) releases the whole batch and propagates so the caller can retry.
-    Returns the new status of each photo this call handled.
+    Claiming uses ``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same photo,
+    and a lease that this call renews while it works, so a dead worker's photos are taken again
+    soon while a slow one keeps its own. The batch is decoded photo by photo, encoded in one
+    forward pass and written in one transaction. Safe to run twice: a photo that is ready,
+    failed, or held by another attempt is left alone.
+
+    Bad image data fails that photo alone (never retried). An outage or a time limit gives the
+    whole batch back and propagates, for the caller to retry. Any other error is a bug: the
+    photos are tried again one by one, so that the one that causes it fails alone, with the
+    error as its reason. Returns the new status of each photo this call handled.
     """
-    claimed = _photos_claim(first=photo_id, limit=batch_size)
-    if not claimed:
+    claim = _photos_claim(first=photo_id, limit=batch_size)
+    if claim is None:
         return {}
-    try:
-        return _embed_claimed(claimed)
-    except BaseException:
-        _photos_release([photo.pk for photo in claimed])
-        raise
-
-
-def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
-    statuses: dict[int, Photo.Status] = {}
+    _renditions_delete(_unfinished_renditions(claim))
     engine = get_engine()
-    sides = (settings.MEDIASEARCH_THUMBNAIL_SIZE, settings.MEDIASEARCH_PREVIEW_SIZE)
-    decoded: list[tuple[Photo, DecodedPhoto]] = []
-    prepared: list[PreparedPhoto] = []
+    with _lease_kept(claim):
+        try:
+            return _embed(claim.photos, engine=engine, claim=claim)
+        except (*TRANSIENT_ERRORS, *INTERRUPTIONS):
+            _photos_release(claim)
+            raise
+        except Exception:
+            if len(claim.photos) == 1:
+                return _photo_crashed(claim.photos[0], claim)
+            logger.exception(
+                "a batch of %d crashed; embedding its photos one by one", len(claim.ids)
+            )
+            return _embed_one_by_one(claim, engine=engine)
+        except BaseException:
+            _photos_release(claim)
+            raise
+
+
+def photos_embed_ready(*, engine: Engine, photos: list[Photo], renditions: bool) -> int:
+    """(Re-)compute ``engine``'s vectors of ready photos from their originals; they stay
+    searchable meanwhile. With ``renditions``, their thumbnail, preview and metadata are made
+    again from the same decode (after a change to decoding); a model switch's backfill needs
+    only the vectors. The same write path as new photos: tags of the active model, pairs,
+    ``updated_at`` and filter choices follow. Returns how many were embedded."""
+    statuses = _embed(photos, engine=engine, claim=None, renditions=renditions)
+    return sum(status == Photo.Status.READY for status in statuses.values())
+
+
+def _embed_one_by_one(claim: Claim, *, engine: Engine) -> dict[int, Photo.Status]:
+    statuses: dict[int, Photo.Status] = {}
+    for photo in claim.photos:
+        if not claim.held().filter(pk=photo.pk).exists():
+            continue
+        try:
+            statuses.update(_embed([photo], engine=engine, claim=claim))
+        except (*TRANSIENT_ERRORS, *INTERRUPTIONS):
+            _photos_release(claim)
+            raise
+        except Exception:
+            statuses.update(_photo_crashed(photo, claim))
+    return statuses
+
+
+def _photo_crashed(photo: Photo, claim: Claim) -> dict[int, Photo.Status]:
+    exc = sys.exc_info()[1]
+    logger.exception("embedding photo %s crashed", photo.pk)
+    if _photo_fail(photo, reason=f"internal error: {exc!r}", claim=claim):
+        return {photo.pk: Photo.Status.FAILED}
+    return {}
+
+
+def _embed(
+    photos: list[Photo], *, engine: Engine, claim: Claim | None, renditions: bool = True
+) -> dict[int, Photo.Status]:
+    """The one write path for vectors: decode, encode, write renditions, save, then tidy.
+
+    With a ``claim``, the photos it still holds become ready; without, ready photos get new
+    vectors (and with ``renditions`` new renditions) and stay ready.
+    """
+    statuses: dict[int, Photo.Status] = {}
+    sides = (
+        (settings.MEDIASEARCH_THUMBNAIL_SIZE, settings.MEDIASEARCH_PREVIEW_SIZE)
+        if renditions
+        else ()
+    )
     # Decoding and resizing (Pillow, outside the GIL) run on every core; the model then
     # gets the whole batch in one forward pass.
     results = _photos_prepare(photos, sides, engine.input_side)
+    decoded: list[tuple[Photo, PreparedPhoto]] = []
     for photo, result in zip(photos, results, strict=True):
         if isinstance(result, PreparedPhoto):
-            decoded.append((photo, result.decoded))
-            prepared.append(result)
-        elif isinstance(result, FileNotFoundError):
-            photo_mark_failed(photo_id=photo.pk, reason="the original file is missing from storage")
-            statuses[photo.pk] = Photo.Status.FAILED
+            decoded.append((photo, result))
+            continue
+        if isinstance(result, FileNotFoundError):
+            reason = "the original file is missing from storage"
         elif isinstance(result, ImageDecodeError):
-            photo_mark_failed(photo_id=photo.pk, reason=str(result))
-            statuses[photo.pk] = Photo.Status.FAILED
+            reason = str(result)
         else:
             raise result
+        if claim is None:
+            # Say so rather than leave it unsearchable (and a model switch waiting) forever.
+            reason = f"could not be embedded with {engine.spec.name}: {reason}"
+        if _photo_fail(photo, reason=reason, claim=claim):
+            statuses[photo.pk] = Photo.Status.FAILED
     if not decoded:
         return statuses
 
-    vectors = engine.encode_images([item.model_image for item in prepared])
+    vectors = engine.encode_images([item.model_image for _, item in decoded])
     ensure_vector_index(engine.model_id, engine.dim)
-    storage = photos[0].file.storage
-    replaced, written = [], []
+    attempt = claim.token if claim is not None else uuid.uuid4()
+    written = _renditions_write(decoded, attempt) if renditions else {}
     try:
-        for (photo, _), item in zip(decoded, prepared, strict=True):
-            replaced += [photo.thumbnail.name, photo.preview.name]
-            photo.derived_bytes = 0
-            for field, data in zip((photo.thumbnail, photo.preview), item.renditions, strict=True):
-                field.save("derived.jpg", ContentFile(data), save=False)
-                written.append(field.name)
-                photo.derived_bytes += len(data)
-        _embedded_save(decoded, vectors, model_id=engine.model_id)
+        saved = _embedded_save(decoded, vectors, engine=engine, claim=claim, renditions=written)
     except BaseException:
         # Nothing points at the new files unless the rows were written: remove them.
-        for name in written:
-            storage.delete(name)
+        _renditions_delete([name for names in written.values() for name in names])
         raise
-    embedded = [photo.pk for photo, _ in decoded]
-    dispatch.find_near_duplicates(embedded, engine.model_id)
-    statuses.update((photo.pk, Photo.Status.READY) for photo, _ in decoded)
-    for name in replaced:
-        # A photo embedded again (after a crash mid-batch) leaves no orphaned files behind.
-        if name:
-            storage.delete(name)
+    # Photos this attempt no longer held (deleted, or taken over) keep nothing it wrote, and
+    # the photos it saved lose the files they pointed at before.
+    _renditions_delete(
+        [name for pk, names in written.items() if pk not in saved for name in names]
+        + [
+            name
+            for photo, _ in decoded
+            if photo.pk in saved and photo.pk in written
+            for name in (photo.thumbnail.name, photo.preview.name)
+            if name
+        ]
+    )
+    dispatch.find_near_duplicates(sorted(saved), engine.model_id)
+    statuses.update((pk, Photo.Status.READY) for pk in saved)
     return statuses
 
 
 def _photos_prepare(
-    photos: list[Photo], sides: tuple[int, int], model_side: int
+    photos: list[Photo], sides: tuple[int, ...], model_side: int
 ) -> list[PreparedPhoto | BaseException]:
     """Decode and resize a batch on a thread pool; each photo's error is returned, not raised."""
 
@@ -129,15 +210,74 @@ def _photos_prepare(
         return list(pool.map(prepare, photos))
 
 
-def _embedded_save(decoded, vectors, *, model_id: str) -> None:
-    """Write the vectors, tags and ready state of a decoded batch, in one transaction."""
+def _renditions_write(
+    decoded: list[tuple[Photo, PreparedPhoto]], attempt: uuid.UUID
+) -> dict[int, tuple[str, str]]:
+    """Store each photo's thumbnail and preview under this attempt's names; return the names.
+
+    On a storage error (a full disk) the files of this attempt are removed, the half-written
+    one included: the names are this attempt's own, so nothing else can be lost.
+    """
+    written: dict[int, tuple[str, str]] = {}
+    try:
+        for photo, item in decoded:
+            thumbnail_name, preview_name = rendition_names(photo, attempt)
+            thumbnail, preview = item.renditions
+            written[photo.pk] = (
+                default_storage.save(thumbnail_name, ContentFile(thumbnail)),
+                default_storage.save(preview_name, ContentFile(preview)),
+            )
+    except BaseException:
+        _renditions_delete(
+            [name for photo, _ in decoded for name in rendition_names(photo, attempt)]
+        )
+        raise
+    return written
+
+
+def _renditions_delete(names: list[str]) -> None:
+    """Remove rendition files nothing points at (best effort: a file left costs only space)."""
+    for name in names:
+        try:
+            if default_storage.exists(name):
+                default_storage.delete(name)
+        except Exception:
+            logger.warning("could not delete %s from storage", name, exc_info=True)
+
+
+def _unfinished_renditions(claim: Claim) -> list[str]:
+    by_pk = {photo.pk: photo for photo in claim.photos}
+    return [
+        name for pk, token in claim.unfinished.items() for name in rendition_names(by_pk[pk], token)
+    ]
+
+
+def _embedded_save(
+    decoded: list[tuple[Photo, PreparedPhoto]],
+    vectors,
+    *,
+    engine: Engine,
+    claim: Claim | None,
+    renditions: dict[int, tuple[str, str]],
+) -> set[int]:
+    """Write the vectors, tags and state of a decoded batch, in one transaction, for the photos
+    still held (by ``claim``, or still ready without one); return their ids."""
+    model_id = engine.model_id
     now = timezone.now()
     tags = vector_tags(vectors, model_id=model_id)
+    rows = Photo.objects.filter(status=Photo.Status.READY) if claim is None else claim.held()
     with transaction.atomic():
+        held = set(
+            rows.select_for_update()
+            .filter(pk__in=[photo.pk for photo, _ in decoded])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        kept = [i for i, (photo, _) in enumerate(decoded) if photo.pk in held]
         Embedding.objects.bulk_create(
             [
-                Embedding(photo_id=photo.pk, model_id=model_id, vector=vector)
-                for (photo, _), vector in zip(decoded, vectors, strict=True)
+                Embedding(photo_id=decoded[i][0].pk, model_id=model_id, vector=vectors[i])
+                for i in kept
             ],
             update_conflicts=True,
             unique_fields=["photo", "model_id"],
@@ -145,58 +285,109 @@ def _embedded_save(decoded, vectors, *, model_id: str) -> None:
         )
         if tags is not None:
             photo_tags_replace(
-                model_id=model_id,
-                tags_by_photo={photo.pk: t for (photo, _), t in zip(decoded, tags, strict=True)},
+                model_id=model_id, tags_by_photo={decoded[i][0].pk: tags[i] for i in kept}
             )
-        for photo, item in decoded:
-            metadata = item.metadata
-            Photo.objects.filter(pk=photo.pk).update(
-                status=Photo.Status.READY,
-                width=item.width,
-                height=item.height,
-                thumbnail=photo.thumbnail.name,
-                preview=photo.preview.name,
-                derived_bytes=photo.derived_bytes,
-                taken_at=metadata.taken_at,
-                taken_at_offset_minutes=metadata.taken_at_offset_minutes,
-                camera_make=metadata.camera_make,
-                camera_model=metadata.camera_model,
-                latitude=metadata.latitude,
-                longitude=metadata.longitude,
-                failure_reason="",
-                processed_at=now,
-                updated_at=now,
-            )
-        search_choices_changed(photo_ids=[photo.pk for photo, _ in decoded])  # cameras, tags
+        for photo, item in (decoded[i] for i in kept):
+            fields: dict[str, object] = {"updated_at": now}
+            if photo.pk in renditions:
+                thumbnail, preview = renditions[photo.pk]
+                metadata = item.decoded.metadata
+                fields.update(
+                    thumbnail=thumbnail,
+                    preview=preview,
+                    derived_bytes=sum(len(data) for data in item.renditions),
+                    width=item.decoded.width,
+                    height=item.decoded.height,
+                    taken_at=metadata.taken_at,
+                    taken_at_offset_minutes=metadata.taken_at_offset_minutes,
+                    camera_make=metadata.camera_make,
+                    camera_model=metadata.camera_model,
+                    latitude=metadata.latitude,
+                    longitude=metadata.longitude,
+                )
+            if claim is not None:
+                fields.update(
+                    status=Photo.Status.READY,
+                    failure_reason="",
+                    processed_at=now,
+                    claim_token=None,
+                    lease_expires_at=None,
+                )
+            Photo.objects.filter(pk=photo.pk).update(**fields)
+        search_choices_changed(photo_ids=sorted(held))  # cameras, tags
+    return held
 
 
-def photo_mark_failed(*, photo_id: int, reason: str) -> None:
-    """Record that a photo cannot be processed, with a reason the owner can read."""
-    Photo.objects.filter(pk=photo_id).update(
+def _photo_fail(photo: Photo, *, reason: str, claim: Claim | None) -> bool:
+    """Record that a photo cannot be processed, with a reason the owner can read, if it is
+    still this attempt's (held by ``claim``, or ready without one). True if it was."""
+    rows = Photo.objects.filter(status=Photo.Status.READY) if claim is None else claim.held()
+    now = timezone.now()
+    failed = rows.filter(pk=photo.pk).update(
         status=Photo.Status.FAILED,
         failure_reason=reason[:2000],
-        processed_at=timezone.now(),
-        updated_at=timezone.now(),
+        processed_at=now,
+        updated_at=now,
+        lease_expires_at=None,
     )
-    logger.info("photo %s failed: %s", photo_id, reason)
+    if failed:
+        logger.info("photo %s failed: %s", photo.pk, reason)
+    return bool(failed)
+
+
+@contextmanager
+def _lease_kept(claim: Claim) -> Iterator[None]:
+    """Renew ``claim``'s lease every third of its length while the body runs, from a thread
+    with its own database connection. Rows locked elsewhere are skipped, never waited for;
+    a renewal that fails (the database is away) is tried again at the next beat."""
+    lease = settings.MEDIASEARCH_CLAIM_LEASE
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(lease / 3):
+                try:
+                    with transaction.atomic():
+                        ids = list(
+                            claim.held()
+                            .filter(pk__in=claim.ids)
+                            .select_for_update(skip_locked=True)
+                            .values_list("pk", flat=True)
+                        )
+                        Photo.objects.filter(pk__in=ids).update(
+                            lease_expires_at=timezone.now() + timedelta(seconds=lease)
+                        )
+                except Exception:
+                    logger.warning(
+                        "could not renew the lease of photos %s", claim.ids, exc_info=True
+                    )
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=renew, name="claim-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
     """Ring the queue again for photos nobody is working on; return their ids.
 
-    Pending photos whose message was sent long ago (Redis may have lost it) and photos stuck
-    in processing past the timeout (their worker died) go back to pending and are re-sent,
-    unless they have used up their attempts: those are marked failed, with the reason. Nothing
-    is re-sent while the pipeline is paused.
+    Pending photos whose message was sent long ago (Redis may have lost it) and photos whose
+    claim's lease ran out (their worker died) go back to pending and are re-sent, unless they
+    have used up their attempts: those are marked failed, with the reason. Nothing is re-sent
+    while the pipeline is paused.
     """
     if pipeline_is_paused():
         return []
     now = timezone.now()
     pending_since = now - timedelta(seconds=settings.MEDIASEARCH_PENDING_REQUEUE_AFTER)
-    processing_since = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
     stalled = Q(status=Photo.Status.PENDING) & (
         Q(queued_at__lt=pending_since) | Q(queued_at__isnull=True)
-    ) | Q(status=Photo.Status.PROCESSING, processing_started_at__lt=processing_since)
+    ) | _lease_expired(now)
     with transaction.atomic():
         rows = list(
             Photo.objects.select_for_update(skip_locked=True)
@@ -228,49 +419,60 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
     return ids
 
 
-def _photos_claim(*, first: int, limit: int) -> list[Photo]:
-    """Move ``first`` and other waiting photos to processing; return those this caller holds.
+def _lease_expired(now) -> Q:
+    return Q(status=Photo.Status.PROCESSING) & (
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+    )
+
+
+def _photos_claim(*, first: int, limit: int) -> Claim | None:
+    """Move ``first`` and other waiting photos to processing under a new attempt's token and
+    lease; return the claim, or None when this message has nothing to do.
 
     Nothing is claimed unless ``first`` itself is waiting: each photo has its own message, and
     the others only ride along to fill the batch.
 
-    Stale "processing" photos (their worker died) count as waiting; photos that used up their
-    attempts do not (the sweeper marks them failed). Rows another transaction has locked are
-    skipped, never waited for.
+    Photos whose claim's lease ran out (their worker died) count as waiting; photos that used
+    up their attempts do not (the sweeper marks them failed). Rows another transaction has
+    locked are skipped, never waited for.
     """
     if pipeline_is_paused():
-        return []  # the message is dropped; resuming sends every waiting photo again
+        return None  # the message is dropped; resuming sends every waiting photo again
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.MEDIASEARCH_PROCESSING_TIMEOUT)
-    claimable = (
-        Q(status=Photo.Status.PENDING)
-        | Q(status=Photo.Status.PROCESSING, processing_started_at__lt=stale)
-    ) & Q(attempts__lt=settings.MEDIASEARCH_MAX_ATTEMPTS)
+    claimable = (Q(status=Photo.Status.PENDING) | _lease_expired(now)) & Q(
+        attempts__lt=settings.MEDIASEARCH_MAX_ATTEMPTS
+    )
+    token = uuid.uuid4()
     with transaction.atomic():
-        ids = list(
+        rows = dict(
             Photo.objects.select_for_update(skip_locked=True)
             .filter(claimable)
             .order_by(Case(When(pk=first, then=0), default=1), "queued_at", "pk")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "claim_token")[:limit]
         )
-        if first not in ids:
+        if first not in rows:
             # Its own photo is done or held elsewhere: this message is a duplicate.
-            return []
-        Photo.objects.filter(pk__in=ids).update(
+            return None
+        Photo.objects.filter(pk__in=list(rows)).update(
             status=Photo.Status.PROCESSING,
             processing_started_at=now,
+            claim_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.MEDIASEARCH_CLAIM_LEASE),
             attempts=F("attempts") + 1,
             updated_at=now,
         )
-    return list(Photo.objects.filter(pk__in=ids).order_by("pk"))
+    photos = list(Photo.objects.filter(pk__in=list(rows)).order_by("pk"))
+    unfinished = {pk: old for pk, old in rows.items() if old is not None}
+    return Claim(token=token, photos=photos, unfinished=unfinished)
 
 
-def _photos_release(photo_ids: list[int]) -> None:
+def _photos_release(claim: Claim) -> None:
     """Give claimed photos back to the queue after a transient error (best effort)."""
     try:
-        Photo.objects.filter(pk__in=photo_ids, status=Photo.Status.PROCESSING).update(
-            status=Photo.Status.PENDING, updated_at=timezone.now()
+        claim.held().filter(pk__in=claim.ids).update(
+            status=Photo.Status.PENDING, lease_expires_at=None, updated_at=timezone.now()
         )
     except Exception:
-        # The database may be the thing that is down; the sweeper releases them later.
-        logger.warning("could not release photos %s; the sweeper will", photo_ids, exc_info=True)
+        # The database may be the thing that is down; their lease runs out and the sweeper
+        # releases them then.
+        logger.warning("could not release photos %s; the sweeper will", claim.ids, exc_info=True)

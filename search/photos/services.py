@@ -16,10 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from search import dispatch
-from search.models import (
-    Photo,
-    photo_upload_to,
-)
+from search.models import Photo, photo_upload_to, rendition_names
 from search.photos.changes import search_choices_changed
 from workers.embedding.images import (
     ImageDecodeError,
@@ -187,6 +184,13 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
             for photo in photos
             for field in (photo.file, photo.thumbnail, photo.preview)
             if field.name
+        ]
+        # An attempt that did not finish may have left renditions that no field points at.
+        files += [
+            (photo.thumbnail.storage, name)
+            for photo in photos
+            if photo.claim_token is not None
+            for name in rendition_names(photo, photo.claim_token)
         ]
         deleted = [photo.pk for photo in photos]
         search_choices_changed(photo_ids=deleted)  # while it can still see who saw them

@@ -8,6 +8,7 @@ server stops). Timeouts are shortened through the same environment variables pro
 import errno
 import os
 import time
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import FileSystemStorage
@@ -22,7 +23,7 @@ from tests.conftest import encode, make_image, upload_file, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 FAST_RECOVERY = {
-    "MEDIASEARCH_PROCESSING_TIMEOUT": "4",
+    "MEDIASEARCH_CLAIM_LEASE": "3",
     "MEDIASEARCH_PENDING_REQUEUE_AFTER": "3",
     "MEDIASEARCH_SWEEP_INTERVAL": "1",
 }
@@ -52,7 +53,7 @@ def assert_all_ready_exactly_once(photos: list[Photo], timeout: float) -> None:
     assert Photo.objects.count() == len(ids)
 
 
-def test_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_processes, alice):
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_processes, alice, settings):
     env = {**FAST_RECOVERY, "MEDIASEARCH_EMBED_BATCH_SIZE": "8"}
     photos = photos_for(alice, 32)
     worker = celery_processes.worker(**env)
@@ -66,7 +67,50 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_processes, 
     celery_processes.worker(**env)
 
     assert_all_ready_exactly_once(photos, timeout=120)
-    assert set(Photo.objects.filter(pk__in=held).values_list("attempts", flat=True)) >= {2}
+    # Taken again exactly once, after the dead attempt's lease ran out.
+    assert set(Photo.objects.filter(pk__in=held).values_list("attempts", flat=True)) == {2}
+    assert_no_stray_files(settings)
+
+
+def test_a_dead_workers_batch_is_resent_by_the_sweeper_once_its_lease_runs_out(
+    celery_processes, alice, settings
+):
+    import redis
+
+    env = {**FAST_RECOVERY, "MEDIASEARCH_EMBED_BATCH_SIZE": "8"}
+    photos = photos_for(alice, 8)
+    worker = celery_processes.worker(**env)
+    wait_for(lambda: Photo.objects.filter(status="processing").exists(), timeout=60, interval=0.01)
+    celery_processes.kill(worker)
+    held = set(Photo.objects.filter(status="processing").values_list("pk", flat=True))
+    assert held, "the worker should have died holding a batch"
+    # The dead worker's message is unacknowledged (Redis gives it back only after its
+    # visibility timeout, an hour), and the queue forgets the rest: only the sweeper can help.
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+    celery_processes.worker(**env)
+    time.sleep(int(FAST_RECOVERY["MEDIASEARCH_CLAIM_LEASE"]) + 3)
+    assert set(Photo.objects.filter(pk__in=held).values_list("status", flat=True)) == {
+        "processing"
+    }, "nothing but the sweeper should take the dead worker's photos"
+
+    celery_processes.beat(**env)
+    assert_all_ready_exactly_once(photos, timeout=60)
+    assert set(Photo.objects.filter(pk__in=held).values_list("attempts", flat=True)) == {2}
+    assert_no_stray_files(settings)
+
+
+def assert_no_stray_files(settings) -> None:
+    """Storage holds exactly the files the rows point at: a dead attempt's renditions are gone."""
+    root = Path(settings.MEDIA_ROOT)
+    stored = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    named = sorted(
+        name
+        for row in Photo.objects.values_list("file", "thumbnail", "preview")
+        for name in row
+        if name
+    )
+    assert stored == named
 
 
 def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):

@@ -198,7 +198,7 @@ def prepare_photo(
     Raises ``ImageDecodeError``. Thread-safe: Pillow (decoding, encoding) and torchvision
     (resizing) release the GIL, so a pool of threads uses every core.
     """
-    decoded = decode_photo(source, max_pixels=max_pixels, min_side=max(max(sides), model_side))
+    decoded = decode_photo(source, max_pixels=max_pixels, min_side=max([*sides, model_side]))
     current = decoded.image
     model_image = current
     renditions: dict[int, bytes] = {}

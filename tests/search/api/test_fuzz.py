@@ -36,7 +36,7 @@ from schemathesis.transport.serialization import Binary
 
 from search.accounts.services import api_token_digest
 from search.albums.services import album_add_photos, album_create, album_share
-from search.ingest.services import photo_mark_failed, photos_embed
+from search.ingest.services import photos_embed
 from search.models import ApiToken, Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
@@ -220,7 +220,9 @@ def world(alice, bob):
         shared,
         private,
     ]
-    photo_mark_failed(photo_id=photos[3], reason="the image data is damaged")
+    Photo.objects.filter(pk=photos[3]).update(
+        status="failed", failure_reason="the image data is damaged"
+    )
     albums = []
     for owner, name, album_photos, shared_with in (
         (alice, "Mine", photos[:2], []),

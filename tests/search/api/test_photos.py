@@ -4,7 +4,6 @@ import pytest
 from django.db.models import Count
 from PIL import Image
 
-from search.ingest.services import photo_mark_failed
 from search.models import Photo, PhotoTag
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
@@ -107,7 +106,9 @@ def test_upload_without_a_token_stores_nothing(api, alice):
 
 def test_list_shows_own_photos_newest_first_paginated_and_by_status(api, alice, alice_token):
     photos = [stored_photo(alice, f"{i}.jpg", size=(50 + i, 50)) for i in range(5)]
-    photo_mark_failed(photo_id=photos[1].pk, reason="the file is truncated")
+    Photo.objects.filter(pk=photos[1].pk).update(
+        status="failed", failure_reason="the file is truncated"
+    )
 
     first = api.get("/api/photos", token=alice_token, query={"page_size": 2}).json()
     last = api.get("/api/photos", token=alice_token, query={"page_size": 2, "page": 3}).json()
@@ -238,7 +239,7 @@ def test_files_need_a_token(api, alice):
 def test_me_names_the_caller_with_counts(api, alice, alice_token, bob):
     stored_photo(alice, "1.jpg", color="red")
     failed = stored_photo(alice, "2.jpg", color="blue")
-    photo_mark_failed(photo_id=failed.pk, reason="x")
+    Photo.objects.filter(pk=failed.pk).update(status="failed", failure_reason="x")
     stored_photo(bob, "3.jpg", color="red")
 
     response = api.get("/api/me", token=alice_token)

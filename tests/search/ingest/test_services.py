@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from search.ingest.services import photos_requeue_stalled
 from search.models import Embedding, Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
 from tests.pipeline import photo_embed
+from workers import task_names
 from workers.active_engine import get_engine
 from workers.embedding.images import decode_image
 
@@ -58,28 +63,35 @@ def test_damaged_file_is_marked_failed_with_a_reason_and_others_are_untouched(al
     assert Photo.objects.get(pk=good.pk).status == "ready"
 
 
-def test_sweeper_requeues_stalled_photos_only(alice, settings):
+def test_sweeper_resends_stalled_photos_only(
+    alice, settings, queued, django_capture_on_commit_callbacks
+):
     settings.MEDIASEARCH_PENDING_REQUEUE_AFTER = 0
-    settings.MEDIASEARCH_PROCESSING_TIMEOUT = 60
-    stalled = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
-    busy = photo_create(owner=alice, file=upload_file("b.png", encode(make_image(), "PNG"))).photo
-    Photo.objects.filter(pk=busy.pk).update(
-        status="processing", processing_started_at=busy.created_at
+    stalled, busy, dead = (
+        photo_create(
+            owner=alice, file=upload_file(f"{i}.png", encode(make_image(size=(60 + i, 60)), "PNG"))
+        ).photo
+        for i in range(3)
     )
-    from django.utils import timezone
+    now = timezone.now()
+    Photo.objects.filter(pk=busy.pk).update(
+        status="processing", claim_token=uuid.uuid4(), lease_expires_at=now + timedelta(seconds=30)
+    )
+    Photo.objects.filter(pk=dead.pk).update(
+        status="processing", claim_token=uuid.uuid4(), lease_expires_at=now - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = photos_requeue_stalled()
 
-    Photo.objects.filter(pk=busy.pk).update(processing_started_at=timezone.now())
-
-    assert photos_requeue_stalled() == [stalled.pk]
-    assert Photo.objects.get(pk=busy.pk).status == "processing"
+    assert sorted(resent) == sorted([stalled.pk, dead.pk])
+    assert sorted(queued()) == sorted(
+        [(task_names.EMBED_PHOTO, [stalled.pk]), (task_names.EMBED_PHOTO, [dead.pk])]
+    )
+    assert Photo.objects.get(pk=busy.pk).status == "processing"  # its worker keeps it
+    assert Photo.objects.get(pk=dead.pk).status == "pending"
 
 
 def test_a_photo_that_keeps_crashing_its_worker_ends_failed_not_retried_forever(alice, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    settings.MEDIASEARCH_PROCESSING_TIMEOUT = 60
     settings.MEDIASEARCH_MAX_ATTEMPTS = 3
     long_ago = timezone.now() - timedelta(minutes=5)
     worn, retried = (
@@ -89,10 +101,10 @@ def test_a_photo_that_keeps_crashing_its_worker_ends_failed_not_retried_forever(
         for i in range(2)
     )
     Photo.objects.filter(pk=worn.pk).update(
-        status="processing", processing_started_at=long_ago, attempts=3
+        status="processing", lease_expires_at=long_ago, attempts=3
     )
     Photo.objects.filter(pk=retried.pk).update(
-        status="processing", processing_started_at=long_ago, attempts=2
+        status="processing", lease_expires_at=long_ago, attempts=2
     )
 
     assert photo_embed(photo_id=worn.pk) is None  # its attempts are used up: never claimed
@@ -184,22 +196,22 @@ def test_a_task_out_of_retries_leaves_the_photo_pending_for_the_sweeper(alice):
 def test_a_failed_database_write_leaves_no_thumbnails_or_previews_behind(alice, settings):
     from pathlib import Path
 
-    from django.db import DatabaseError, connection
+    from django.db import OperationalError, connection
 
     photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
     with connection.cursor() as cursor:
         # A real failure inside the write transaction, as a full disk would give.
         cursor.execute(
             "CREATE FUNCTION refuse_ready() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$ "
-            "LANGUAGE plpgsql"
+            "RAISE EXCEPTION 'could not extend file: No space left on device' "
+            "USING ERRCODE = 'disk_full'; END $$ LANGUAGE plpgsql"
         )
         cursor.execute(
             "CREATE TRIGGER refuse_ready BEFORE UPDATE ON search_photo FOR EACH ROW "
             "WHEN (NEW.status = 'ready') EXECUTE FUNCTION refuse_ready()"
         )
 
-    with pytest.raises(DatabaseError, match="No space left on device"):
+    with pytest.raises(OperationalError, match="No space left on device"):
         photo_embed(photo_id=photo.pk)
 
     stored = sorted(

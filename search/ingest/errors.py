@@ -1,0 +1,20 @@
+"""Which failures of pipeline work are worth trying again.
+
+An outage (the database, the broker or the object store did not answer) passes, so the work is
+retried with backoff and the sweeper re-sends whatever still slips through. A time limit cut
+the work short: it is given back, not failed. Anything else (an ``IntegrityError``,
+``DataError`` or ``ProgrammingError`` included) is a bug that a retry would only repeat.
+"""
+
+from __future__ import annotations
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    ConnectionError,
+)
+INTERRUPTIONS: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
