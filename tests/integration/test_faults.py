@@ -12,6 +12,8 @@ import time
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mediasearch.embedded import test_services
 from search.evaluation.search import result_ids
@@ -69,14 +71,18 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_processes, 
     assert set(Photo.objects.filter(pk__in=held).values_list("attempts", flat=True)) >= {2}
 
 
-def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):
+def test_redis_restart_while_photos_are_queued(celery_processes, alice, client, settings):
     redis = test_services.get("redis")
     if redis is None:
         pytest.skip("needs the embedded Redis (REDIS_URL points elsewhere)")
     celery_processes.worker(**FAST_RECOVERY)
     celery_processes.beat(**FAST_RECOVERY)
 
+    broker = Redis.from_url(settings.REDIS_URL)
+    assert broker.ping()
     redis.kill()  # a crash: whatever was queued is gone
+    with pytest.raises(RedisConnectionError):
+        broker.ping()  # really down, even when this run attached to a server already running
     client.force_login(alice)
     files = [
         upload_file(f"{i}.jpg", encode(make_image(color=c)))
@@ -87,6 +93,7 @@ def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):
     assert set(Photo.objects.values_list("status", flat=True)) == {"pending"}
 
     redis.start()
+    assert broker.ping()
 
     assert_all_ready_exactly_once(list(Photo.objects.all()), timeout=120)
 
