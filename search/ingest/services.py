@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Case, F, Q, When
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from search import dispatch
@@ -86,7 +87,7 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
             replaced += [photo.thumbnail.name, photo.preview.name]
             photo.derived_bytes = 0
             for field, data in zip((photo.thumbnail, photo.preview), item.renditions, strict=True):
-                field.save("derived.jpg", ContentFile(data), save=False)
+                _rendition_save(field, data)
                 written.append(field.name)
                 photo.derived_bytes += len(data)
         _embedded_save(decoded, vectors, model_id=engine.model_id)
@@ -103,6 +104,19 @@ def _embed_claimed(photos: list[Photo]) -> dict[int, Photo.Status]:
         if name:
             storage.delete(name)
     return statuses
+
+
+def _rendition_save(field: FieldFile, data: bytes) -> None:
+    """Write one rendition under a new name. A write that fails part way (a full disk) leaves
+    no partial file: the storage never names it, so the caller could not remove it."""
+    name = field.field.generate_filename(field.instance, "derived.jpg")
+    taken = field.storage.exists(name)  # then the storage picks another name: not ours to delete
+    try:
+        field.name = field.storage.save(name, ContentFile(data), max_length=field.field.max_length)
+    except BaseException:
+        if not taken and field.storage.exists(name):
+            field.storage.delete(name)
+        raise
 
 
 def _photos_prepare(
