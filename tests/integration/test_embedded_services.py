@@ -1,6 +1,9 @@
 """The embedded Redis that the fault tests crash: ``kill()`` really stops it, also when this
 process only attached to a server another process started (a second test run, ``./dev up``)."""
 
+import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -9,7 +12,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from mediasearch.embedded import EmbeddedRedis, EmbeddedServiceError
+from mediasearch.embedded import EmbeddedRedis, EmbeddedServiceError, _is_redis_server
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -33,12 +36,17 @@ def server_of_another_process(tmp_path):
         [sys.executable, "-c", OWNER, str(tmp_path / "redis")],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    server = None
     try:
         assert owner.stdout is not None and owner.stdout.readline() == "ready\n"
+        server = json.loads((tmp_path / "redis" / "server.json").read_text())["pid"]
         yield tmp_path / "redis"
     finally:
         owner.kill()
         owner.wait()
+        # Its server runs in a session of its own: stop it too when a test left it running.
+        if server is not None and _is_redis_server(server):
+            os.kill(server, signal.SIGKILL)
 
 
 def test_kill_stops_a_server_that_another_process_started(server_of_another_process):
