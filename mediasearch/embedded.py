@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -111,6 +112,8 @@ class EmbeddedRedis:
     port: int = 0
     append_only: bool = True
     _process: subprocess.Popen | None = field(default=None, repr=False)
+    # The server another process started, when this one attached to it.
+    _attached_pid: int | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -151,6 +154,7 @@ class EmbeddedRedis:
         except (OSError, ValueError, KeyError, EmbeddedServiceError):
             return False
         self.port = state["port"]
+        self._attached_pid = state["pid"]
         logger.info("using the Redis server already running on port %s", self.port)
         return True
 
@@ -167,13 +171,31 @@ class EmbeddedRedis:
             self._process.wait()
         self._process = None
 
-    def kill(self) -> None:
-        """Stop without a clean shutdown, as a crash would."""
+    def kill(self, timeout: float = 10.0) -> None:
+        """Stop without a clean shutdown, as a crash would: SIGKILL, also to a server another
+        process started and this one attached to. Returns once the port is closed; raises
+        ``EmbeddedServiceError`` when there is no server to kill."""
+        self._state_file.unlink(missing_ok=True)
         if self._process is not None:
-            self._state_file.unlink(missing_ok=True)
             self._process.kill()
             self._process.wait()
             self._process = None
+        elif self._attached_pid is not None and _is_redis_server(self._attached_pid):
+            os.kill(self._attached_pid, signal.SIGKILL)  # not our child: its parent reaps it
+        else:
+            raise EmbeddedServiceError(f"no Redis server of {self.data_dir} to kill")
+        self._attached_pid = None
+        wait_for_port_closed("127.0.0.1", self.port, timeout, name="redis-server")
+
+
+def _is_redis_server(pid: int) -> bool:
+    # The state file's pid may have been reused since: never signal anything else.
+    if not Path("/proc/self").exists():
+        return True  # no /proc to ask (macOS): the state file is all there is
+    try:
+        return b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def free_port() -> int:
@@ -195,6 +217,20 @@ def wait_for_port(
         except OSError:
             time.sleep(0.05)
     raise EmbeddedServiceError(f"{name or 'service'} did not listen on {host}:{port} in {timeout}s")
+
+
+def wait_for_port_closed(host: str, port: int, timeout: float, *, name: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                pass
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise EmbeddedServiceError(
+        f"{name or 'service'} still listens on {host}:{port} after {timeout}s"
+    )
 
 
 # The servers this process started for its tests, so fault tests can stop and restart them.

@@ -7,12 +7,17 @@ server stops). Timeouts are shortened through the same environment variables pro
 
 import errno
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
+from PIL import Image
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mediasearch.embedded import test_services
 from search.evaluation.search import result_ids
@@ -113,14 +118,18 @@ def assert_no_stray_files(settings) -> None:
     assert stored == named
 
 
-def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):
+def test_redis_restart_while_photos_are_queued(celery_processes, alice, client, settings):
     redis = test_services.get("redis")
     if redis is None:
         pytest.skip("needs the embedded Redis (REDIS_URL points elsewhere)")
     celery_processes.worker(**FAST_RECOVERY)
     celery_processes.beat(**FAST_RECOVERY)
 
+    broker = Redis.from_url(settings.REDIS_URL)
+    assert broker.ping()
     redis.kill()  # a crash: whatever was queued is gone
+    with pytest.raises(RedisConnectionError):
+        broker.ping()  # really down, even when this run attached to a server already running
     client.force_login(alice)
     files = [
         upload_file(f"{i}.jpg", encode(make_image(color=c)))
@@ -131,6 +140,7 @@ def test_redis_restart_while_photos_are_queued(celery_processes, alice, client):
     assert set(Photo.objects.values_list("status", flat=True)) == {"pending"}
 
     redis.start()
+    assert broker.ping()
 
     assert_all_ready_exactly_once(list(Photo.objects.all()), timeout=120)
 
@@ -244,3 +254,95 @@ class DiskFullStorage(FileSystemStorage):
         with open(path, "wb") as handle:
             handle.write(content.read(1024))
         raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.fixture
+def full_disks(settings, tmp_path):
+    """Mount a tiny tmpfs on each of the worker's rendition folders (thumbnails, previews) of
+    this test's MEDIA_ROOT; originals stay on the normal disk. Yields a function that fills
+    one folder to the last byte, and another that frees the space again."""
+    mounts = {}
+    for folder in ("thumbnails", "previews"):
+        path = os.path.join(settings.MEDIA_ROOT, folder)
+        os.makedirs(path)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", path],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode:
+            for mounted in mounts.values():
+                subprocess.run(["umount", mounted], check=True)
+            pytest.skip(f"needs a real full filesystem: mount -t tmpfs failed: {result.stderr}")
+        mounts[folder] = path
+
+    def fill(folder: str) -> None:
+        with open(os.path.join(mounts[folder], FILLER), "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        assert shutil.disk_usage(mounts[folder]).free == 0
+
+    def free(folder: str) -> None:
+        os.remove(os.path.join(mounts[folder], FILLER))
+
+    try:
+        yield fill, free
+    finally:
+        for path in mounts.values():
+            subprocess.run(["umount", path], check=True)
+
+
+FILLER = "filler.bin"
+
+
+def rendition_files(media_root: str) -> set[str]:
+    return {
+        os.path.relpath(os.path.join(folder, name), media_root)
+        for sub in ("thumbnails", "previews")
+        for folder, _, names in os.walk(os.path.join(media_root, sub))
+        for name in names
+        if name != FILLER
+    }
+
+
+def test_a_full_disk_under_the_worker_leaves_no_partial_renditions_and_recovers(
+    celery_processes, alice, settings, full_disks
+):
+    """A real full filesystem under the renditions: thumbnails still fit, previews do not.
+    No photo may end ready without both files, no file is left half-written, and once space
+    is freed every photo ends ready (OSError is transient: retried, then re-sent)."""
+    fill, free = full_disks
+    photos = photos_for(alice, 4, size=(800, 600))
+    fill("previews")
+    worker = celery_processes.worker(**FAST_RECOVERY)
+    celery_processes.beat(**FAST_RECOVERY)
+    ids = [p.pk for p in photos]
+    rows = Photo.objects.filter(pk__in=ids)
+
+    def tried_twice() -> bool:
+        assert not rows.filter(status="ready").exists(), "ready while its preview cannot be written"
+        return min(rows.values_list("attempts", flat=True)) >= 2
+
+    wait_for(tried_twice, timeout=60, message="the worker did not try every photo twice")
+    assert "No space left on device" in celery_processes.log(worker)
+    assert set(rows.values_list("status", flat=True)) <= {"pending", "processing"}
+    assert set(rows.values_list("failure_reason", flat=True)) == {""}
+    assert not Embedding.objects.exists()
+    assert rendition_files(settings.MEDIA_ROOT) == set()  # nothing written, nothing partial
+
+    free("previews")
+
+    assert_all_ready_exactly_once(photos, timeout=120)
+    kept = set()
+    for photo in Photo.objects.filter(pk__in=ids):
+        assert photo.failure_reason == ""
+        sizes = 0
+        for field in (photo.thumbnail, photo.preview):
+            with field.open("rb") as handle:
+                Image.open(handle).load()  # whole JPEGs
+            sizes += field.size
+            kept.add(field.name)
+        assert photo.derived_bytes == sizes
+    assert rendition_files(settings.MEDIA_ROOT) == kept  # no orphans from the failed tries
