@@ -337,15 +337,5 @@ def _nearest_queryset(
     return queryset
 
 
-def explain_nearest(
-    *, user, vector, model_id: str, filters: SearchFilters = NO_FILTERS, limit: int = 10
-) -> str:
-    """The query plan of an index-backed nearest-neighbour search (to check the index is used)."""
-    queryset = _nearest_queryset(user=user, vector=vector, model_id=model_id, filters=filters)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        return queryset[:limit].explain()
-
-
 def _vector_literal(vector) -> str:
     return "[" + ",".join(repr(float(x)) for x in np.asarray(vector, dtype=np.float32)) + "]"
