@@ -61,6 +61,19 @@ def test_text_search_ranks_by_cosine_similarity_best_first(alice, library):
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
 
 
+def test_the_nearest_photos_are_chosen_in_sql_not_only_sorted_afterwards(alice, library, settings):
+    """Fewer results than candidates: which photos come back is decided by the query's ORDER BY
+    and LIMIT, where a re-sort in Python cannot repair a wrong order."""
+    text = "a blue square on a yellow background"
+    best = expected_order(get_engine().encode_texts([text])[0], library)
+    settings.MEDIASEARCH_SEARCH_MAX_RESULTS = 2
+
+    assert [hit.photo.pk for hit in search_text(alice, text)] == best[:2]
+    vector = np.asarray(Embedding.objects.get(photo_id=best[0]).vector)
+    nearest = photos_nearest(user=alice, vector=vector, model_id=get_engine().model_id, limit=1)
+    assert [hit.photo.pk for hit in nearest.hits] == best[:1]
+
+
 def test_similar_uses_the_stored_vector_and_leaves_the_photo_itself_out(alice, library):
     first = library[0]
     stored = np.asarray(Embedding.objects.get(photo=first).vector)
@@ -140,6 +153,9 @@ def test_a_large_candidate_set_goes_through_the_hnsw_index_and_a_small_one_is_sc
     assert len(everything.hits) == settings.MEDIASEARCH_SEARCH_MAX_RESULTS
     assert everything.hits[0].photo.pk == photos[0].pk
     assert everything.hits[0].score == pytest.approx(1.0, abs=1e-3)  # half precision
+    # The index's relaxed order comes back nearly sorted; the selector sorts it strictly.
+    ranked = [(-row.score, row.photo_id) for row in everything.hits.ranked]
+    assert ranked == sorted(ranked)
 
     rare = [i for i in range(n) if i % 100 == 0]
     with nearest_query_plans() as plans:
