@@ -40,6 +40,7 @@ import requests
 
 from mediasearch.devstack import app_environment
 from mediasearch.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, wait_for_port
+from tests.login import log_in
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH_P95_TARGET_MS = 200
@@ -138,13 +139,7 @@ def make_user(stack: Stack, name: str) -> tuple[requests.Session, str]:
     # kept-alive connection that gunicorn closes (2 s idle) while one reuses it would be
     # counted as an error of the app's (requests does not retry it, browsers do).
     session.headers["Connection"] = "close"
-    session.get(f"{stack.url}/accounts/login/")
-    session.post(
-        f"{stack.url}/accounts/login/",
-        data={"username": name, "password": f"load-test-{name}",
-              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{stack.url}/accounts/login/"},
-    )  # fmt: skip
+    log_in(session, stack.url, username=name, password=f"load-test-{name}")
     return session, token
 
 

@@ -22,6 +22,7 @@ import requests
 
 from mediasearch.devstack import REPO_ROOT
 from mediasearch.embedded import EmbeddedPostgres, free_port
+from tests.login import log_in
 
 
 class DevUpError(RuntimeError):
@@ -41,21 +42,9 @@ class RunningApp:
 
     def logged_in_session(self) -> requests.Session:
         """A ``requests`` session logged in as admin through the login page."""
-        session = OneConnectionPerRequest()
-        login = f"{self.url}/accounts/login/"
-        session.get(login, timeout=30).raise_for_status()
-        response = session.post(
-            login,
-            data={"username": "admin", "password": self.admin_password,
-                  "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            headers={"Referer": login},
-            allow_redirects=False,
-            timeout=30,
-        )  # fmt: skip
-        assert (response.status_code, response.headers.get("Location")) == (302, "/"), (
-            f"login failed: {response.status_code}"
+        return log_in(
+            OneConnectionPerRequest(), self.url, username="admin", password=self.admin_password
         )
-        return session
 
 
 class OneConnectionPerRequest(requests.Session):

@@ -34,6 +34,7 @@ from search.retrieval.tiles import result_tiles
 from search.tags.selectors import photo_tags_for
 from search.web.pages import ids_from, prefers_json, redirect_back
 from workers.active_engine import get_engine
+from workers.embedding.images import ACCEPTED_FORMATS_TEXT
 
 # The upload page asks for the state of at most this many photos per request.
 MAX_STATUS_IDS = 200
@@ -99,6 +100,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             "form": form,
             "max_bytes": settings.MEDIASEARCH_MAX_UPLOAD_BYTES,
             "max_mb": settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024),
+            "accepted_formats": ACCEPTED_FORMATS_TEXT,
             "too_big": too_big_reason(),
         },
     )

@@ -277,7 +277,8 @@ def photos_nearest(
         # Iterative scans keep walking the graph until ``limit`` rows pass the filters, so the
         # candidate list need not be as long as the result.
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.MEDIASEARCH_HNSW_EF_SEARCH])
-        # Relaxed order: results come back nearly sorted and are re-sorted below.
+        # Relaxed order: index results come back nearly sorted (pgvector's docs); which rows
+        # they are is still the SQL's ORDER BY and LIMIT. The sort below makes it strict.
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         # Ids, distances and dates only: vectors and whole rows are for the page to load.
         rows = list(queryset.values_list("photo_id", "distance", "photo__taken_at")[:limit])
@@ -335,16 +336,6 @@ def _nearest_queryset(
     if exclude_photo_id is not None:
         queryset = queryset.exclude(photo_id=exclude_photo_id)
     return queryset
-
-
-def explain_nearest(
-    *, user, vector, model_id: str, filters: SearchFilters = NO_FILTERS, limit: int = 10
-) -> str:
-    """The query plan of an index-backed nearest-neighbour search (to check the index is used)."""
-    queryset = _nearest_queryset(user=user, vector=vector, model_id=model_id, filters=filters)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        return queryset[:limit].explain()
 
 
 def _vector_literal(vector) -> str:

@@ -56,11 +56,3 @@ def tag_counts_for(*, photos_queryset: QuerySet[Photo], model_id: str) -> list[t
         .annotate(photos=Count("id"))
         .values_list("name", "photos")
     )
-
-
-def photos_with_tag(
-    *, photos_queryset: QuerySet[Photo], model_id: str, name: str
-) -> QuerySet[Photo]:
-    """The photos of ``photos_queryset`` that have the tag ``name`` under ``model_id`` (each at
-    most once: a photo has a tag name once per model)."""
-    return photos_queryset.filter(tags__model_id=model_id, tags__name=name)

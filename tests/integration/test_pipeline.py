@@ -11,6 +11,7 @@ import requests
 from search.evaluation.search import result_ids
 from search.models import Embedding, Photo
 from tests.conftest import encode, make_image, wait_for
+from tests.login import log_in
 from tests.workers.embedding.vectors import assert_unit_length, cosines
 from workers.active_engine import get_engine
 from workers.embedding.images import decode_image
@@ -26,16 +27,7 @@ SCENES = {
 
 
 def logged_in_session(base_url: str, username: str, password: str) -> requests.Session:
-    session = requests.Session()
-    session.get(f"{base_url}/accounts/login/")
-    response = session.post(
-        f"{base_url}/accounts/login/",
-        data={"username": username, "password": password,
-              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{base_url}/accounts/login/"},
-    )  # fmt: skip
-    assert response.url == f"{base_url}/", "login failed"
-    return session
+    return log_in(requests.Session(), base_url, username=username, password=password)
 
 
 def test_uploaded_photos_become_searchable_through_a_real_worker(live_server, celery_worker, alice):

@@ -14,6 +14,7 @@ from search.models import Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
 from tests.pipeline import photo_embed
+from workers.embedding.images import ACCEPTED_FORMATS_TEXT
 
 pytestmark = pytest.mark.django_db
 
@@ -156,6 +157,14 @@ def test_the_upload_page_offers_drop_and_keeps_the_plain_form(alice_client):
     assert re.search(r'<input type="file" name="photos"[^>]* multiple', page)
     assert re.search(r'<button type="submit" class="primary"[^>]*>Upload</button>', page)
     assert "<script>" not in page and "onsubmit" not in page
+
+
+def test_the_upload_page_names_every_accepted_format_from_the_allowlist(alice_client, settings):
+    settings.MEDIASEARCH_MAX_UPLOAD_BYTES = 30 * 1024 * 1024
+    page = alice_client.get(reverse("search:upload")).text
+
+    assert f'<p class="hint">{ACCEPTED_FORMATS_TEXT}; up to 30 MB each.' in page
+    assert NOT_AN_IMAGE.endswith(f"(accepted: {ACCEPTED_FORMATS_TEXT})")  # what a refusal says
 
 
 # --- /photos/status/ -----------------------------------------------------------------------

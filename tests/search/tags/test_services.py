@@ -5,7 +5,9 @@ from django.core.management import CommandError, call_command
 
 from search.models import Photo, PhotoTag
 from search.photos.services import photo_create
-from search.tags.selectors import photo_tags_for, photos_with_tag, tag_counts_for
+from search.retrieval.query import SearchFilters, Strictness
+from search.retrieval.selectors import photo_search
+from search.tags.selectors import photo_tags_for, tag_counts_for
 from search.tags.services import photo_tags_replace, photos_retag
 from tests.conftest import encode, upload_file
 from tests.pipeline import photo_embed
@@ -171,22 +173,24 @@ def test_tag_counts_cover_only_the_photos_given(alice, bob):
     assert list(counts) == sorted(counts)
 
 
-def test_photos_with_tag_filters_a_queryset(alice, bob):
+def test_a_search_filtered_by_tag_finds_the_photos_the_pipeline_tagged(alice, bob):
+    """The tag filter of the real search, over the tags written with each vector: only the
+    searcher's photos, only tags of the active model."""
     star = ready_photo(alice, shape="star", colour="red")
-    ready_photo(alice, shape="square", colour="yellow", background="black")
+    square = ready_photo(alice, shape="square", colour="yellow", background="black")
     bob_star = ready_photo(bob, shape="star", colour="red")
-    model_id = get_engine().model_id
+    PhotoTag.objects.create(photo=square, model_id=OTHER_MODEL, name="star", score=1.0)
 
-    mine = Photo.objects.filter(owner=alice)
-    assert list(photos_with_tag(photos_queryset=mine, model_id=model_id, name="star")) == [star]
-    assert bob_star not in photos_with_tag(photos_queryset=mine, model_id=model_id, name="red")
-    red_stars = photos_with_tag(
-        photos_queryset=photos_with_tag(photos_queryset=mine, model_id=model_id, name="red"),
-        model_id=model_id,
-        name="star",
-    )
-    assert list(red_stars) == [star]
-    assert not photos_with_tag(photos_queryset=mine, model_id=OTHER_MODEL, name="star").exists()
+    def tagged(name: str, user=alice) -> list[int]:
+        outcome = photo_search(
+            user=user, text="a photo", strictness=Strictness.ALL, filters=SearchFilters(tag=name)
+        )
+        return [hit.photo.pk for hit in outcome.hits]
+
+    assert tagged("star") == [star.pk]
+    assert tagged("star", user=bob) == [bob_star.pk]
+    assert tagged("square") == [square.pk]
+    assert tagged("circle") == []
 
 
 def test_retag_command_reports_and_changes_nothing_the_second_time(alice, capsys):
