@@ -90,7 +90,8 @@ def test_retag_recomputes_from_stored_vectors_and_is_idempotent(alice):
     assert (first.photos, first.changed) == (2, 1)
     assert (second.photos, second.changed) == (2, 0)
     for photo, before in zip(photos, stored, strict=True):
-        assert tag_rows(photo) == pytest.approx(before)
+        # The same vectors, scored in batches of another shape: equal to float32 rounding.
+        assert tag_rows(photo) == pytest.approx(before, abs=1e-5)
 
 
 def test_retag_follows_a_vocabulary_change(alice, settings, tmp_path):
