@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from search.models import Photo
 from search.photos.services import PhotoRejected, photo_create
 from tests.conftest import upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from tests.workers.embedding.test_decode_fuzz import mutated_files
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def test_every_upload_ends_ready_or_failed_with_a_reason(alice, data):
     except PhotoRejected as exc:
         assert exc.reason
         return
-    photo_embed(photo_id=photo.pk)
+    embed_waiting()  # nothing, when the bytes were already uploaded by an earlier example
     photo.refresh_from_db()
     assert photo.status in (Photo.Status.READY, Photo.Status.FAILED)
     if photo.status == Photo.Status.FAILED:
