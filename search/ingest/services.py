@@ -425,6 +425,14 @@ def _lease_expired(now) -> Q:
     )
 
 
+def photos_claimable(now) -> Q:
+    """The photos a worker may claim: waiting, or held by an attempt whose lease ran out, and
+    with attempts left."""
+    return (Q(status=Photo.Status.PENDING) | _lease_expired(now)) & Q(
+        attempts__lt=settings.MEDIASEARCH_MAX_ATTEMPTS
+    )
+
+
 def _photos_claim(*, first: int, limit: int) -> Claim | None:
     """Move ``first`` and other waiting photos to processing under a new attempt's token and
     lease; return the claim, or None when this message has nothing to do.
@@ -439,14 +447,11 @@ def _photos_claim(*, first: int, limit: int) -> Claim | None:
     if pipeline_is_paused():
         return None  # the message is dropped; resuming sends every waiting photo again
     now = timezone.now()
-    claimable = (Q(status=Photo.Status.PENDING) | _lease_expired(now)) & Q(
-        attempts__lt=settings.MEDIASEARCH_MAX_ATTEMPTS
-    )
     token = uuid.uuid4()
     with transaction.atomic():
         rows = dict(
             Photo.objects.select_for_update(skip_locked=True)
-            .filter(claimable)
+            .filter(photos_claimable(now))
             .order_by(Case(When(pk=first, then=0), default=1), "queued_at", "pk")
             .values_list("pk", "claim_token")[:limit]
         )

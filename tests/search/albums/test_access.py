@@ -6,7 +6,7 @@ from django.urls import reverse
 from search.models import Album, Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ ALBUM_ACTIONS = ["rename", "share", "unshare", "remove", "delete"]
 @pytest.fixture
 def alices_photo(alice):
     photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
     return photo
 
 
@@ -121,7 +121,7 @@ def test_photo_page_shows_metadata_map_link_and_similar_photos(alice_client, ali
         camera_make="FUJIFILM", camera_model="X100V", latitude=48.85837, longitude=2.294481
     )
     other = photo_create(owner=alice, file=upload_file("b.png", encode(make_image(), "PNG")))
-    photo_embed(photo_id=other.photo.pk)
+    assert embed_waiting() == {other.photo.pk: Photo.Status.READY}
 
     page = alice_client.get(reverse("search:photo_detail", args=[alices_photo.pk]))
     html = page.content.decode()
@@ -139,10 +139,10 @@ def test_search_results_are_paged_in_a_stable_order(alice_client, alice, monkeyp
     monkeypatch.setattr(views, "RESULTS_PER_PAGE", 3)
     for i in range(7):
         color = ["red", "blue", "green", "yellow", "purple", "orange", "black"][i]
-        photo = photo_create(
+        photo_create(
             owner=alice, file=upload_file(f"{i}.png", encode(make_image(color=color), "PNG"))
-        ).photo
-        photo_embed(photo_id=photo.pk)
+        )
+    assert list(embed_waiting().values()) == [Photo.Status.READY] * 7
     query = {"q": "a red circle", "strictness": "all"}
 
     pages = [

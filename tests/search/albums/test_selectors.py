@@ -10,7 +10,7 @@ from search.albums.services import album_add_photos, album_create
 from search.models import Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +19,17 @@ pytestmark = pytest.mark.django_db
 def album_with_undated(alice):
     """Photos taken in 2020 and 2021 and one undated, added in that order, all ready."""
     album = album_create(owner=alice, name="A")
-    ids = []
+    taken_in = {}
     for color, taken in (("red", 2020), ("blue", None), ("green", 2021)):
         photo = photo_create(
             owner=alice, file=upload_file(f"{color}.jpg", encode(make_image(color=color)))
         ).photo
-        photo_embed(photo_id=photo.pk)
+        taken_in[photo.pk] = taken
+    assert embed_waiting() == dict.fromkeys(taken_in, Photo.Status.READY)
+    for pk, taken in taken_in.items():  # after embedding, which reads the (absent) EXIF date
         when = datetime(taken, 6, 1, tzinfo=UTC) if taken else None
-        Photo.objects.filter(pk=photo.pk).update(taken_at=when)
-        ids.append(photo.pk)
+        Photo.objects.filter(pk=pk).update(taken_at=when)
+    ids = list(taken_in)
     album_add_photos(album=album, photo_ids=ids)
     red, undated, green = ids
     return album, [green, red, undated]

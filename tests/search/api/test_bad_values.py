@@ -14,9 +14,10 @@ from __future__ import annotations
 import pytest
 
 from search.albums.services import album_add_photos, album_create
+from search.models import Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +63,7 @@ def field_cases(spec: dict):
 @pytest.fixture
 def own(alice):
     photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
     album = album_create(owner=alice, name="A")
     album_add_photos(album=album, photo_ids=[photo.pk])
     return {"photo_id": photo.pk, "album_id": album.pk}

@@ -15,7 +15,7 @@ from search.albums.services import album_add_photos, album_create
 from search.models import Album, Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +31,14 @@ class World:
 
 @pytest.fixture
 def world(alice, bob, bob_token) -> World:
-    made = []
+    made, uploaded = [], []
     for owner, color, name in ((alice, "red", "Holidays"), (bob, "blue", "Trips")):
         photo = photo_create(
             owner=owner, file=upload_file(f"{color}.jpg", encode(make_image(color=color)))
         ).photo
-        photo_embed(photo_id=photo.pk)
+        uploaded.append((owner, name, photo))
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for _, _, photo in uploaded}
+    for owner, name, photo in uploaded:
         photo.refresh_from_db()
         album = album_create(owner=owner, name=name)
         album_add_photos(album=album, photo_ids=[photo.pk])

@@ -7,7 +7,7 @@ from PIL import Image
 from search.models import Photo, PhotoTag
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -21,10 +21,16 @@ def stored_photo(owner, name="a.jpg", **image) -> Photo:
     return photo_create(owner=owner, file=upload_file(name, encode(make_image(**image)))).photo
 
 
+def ready_photos(*photos: Photo) -> None:
+    """Embed stored photos together, as a worker does; each must be ready."""
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
+    for photo in photos:
+        photo.refresh_from_db()
+
+
 def ready_photo(owner, name="a.jpg", **image) -> Photo:
     photo = stored_photo(owner, name, **image)
-    photo_embed(photo_id=photo.pk)
-    photo.refresh_from_db()
+    ready_photos(photo)
     return photo
 
 
@@ -154,7 +160,7 @@ def test_detail_shows_status_metadata_and_links(api, alice, alice_token):
 
     data = encode(make_image(size=(300, 200)), exif=exif_with(offset="+02:00", gps=True))
     photo = photo_create(owner=alice, file=upload_file("paris.jpg", data)).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
 
     response = api.get(f"/api/photos/{photo.pk}", token=alice_token)
 
@@ -184,7 +190,7 @@ def test_detail_of_a_failed_photo_gives_the_reason(api, alice, alice_token):
     from tests.search.photos.test_bad_input import truncated_jpeg
 
     photo = photo_create(owner=alice, file=upload_file("half.jpg", truncated_jpeg())).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.FAILED}
 
     body = api.get(f"/api/photos/{photo.pk}", token=alice_token).json()
 
@@ -261,10 +267,9 @@ def test_delete_removes_the_photo_its_files_and_its_album_places(
     from search.albums.services import album_add_photos, album_create
     from search.models import Album, Embedding, PhotoTag
 
-    photo, other = (
-        ready_photo(alice, "a.jpg", color="red"),
-        ready_photo(alice, "b.jpg", color="blue"),
-    )
+    photo = stored_photo(alice, "a.jpg", color="red")
+    other = stored_photo(alice, "b.jpg", color="blue")
+    ready_photos(photo, other)
     album = album_create(owner=alice, name="Trip")
     album_add_photos(album=album, photo_ids=[photo.pk, other.pk])
     storage = photo.file.storage

@@ -6,7 +6,7 @@ from search.photos.services import photo_create
 from search.retrieval.query import SearchFilters, Strictness
 from search.retrieval.selectors import photo_search
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.embedding.images import decode_image
 
 pytestmark = pytest.mark.django_db
@@ -20,12 +20,12 @@ SCENES = {
 
 @pytest.fixture
 def library(alice) -> dict[str, Photo]:
-    photos = {}
-    for name, scene in SCENES.items():
-        photo = photo_create(owner=alice, file=upload_file(name, encode(make_image(**scene))))
-        photo_embed(photo_id=photo.photo.pk)
-        photos[name] = Photo.objects.get(pk=photo.photo.pk)
-    return photos
+    uploaded = {
+        name: photo_create(owner=alice, file=upload_file(name, encode(make_image(**scene)))).photo
+        for name, scene in SCENES.items()
+    }
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in uploaded.values()}
+    return {name: Photo.objects.get(pk=photo.pk) for name, photo in uploaded.items()}
 
 
 def ids(response) -> list[int]:
@@ -140,7 +140,7 @@ def test_bad_search_parameters_are_422_naming_the_parameter(api, alice_token, qu
 
 def test_staff_can_filter_by_uploader(api, alice, bob, staff_token, library):
     bobs = photo_create(owner=bob, file=upload_file("b.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=bobs.pk)
+    assert embed_waiting() == {bobs.pk: Photo.Status.READY}
     query = {"q": "a red circle", "strictness": "all"}
 
     everyone = api.get("/api/search", token=staff_token, query=query)

@@ -22,7 +22,7 @@ from search.retrieval.query import Strictness
 from search.retrieval.selectors import photo_search
 from search.retrieval.vector_index import index_name
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.active_engine import get_engine
 
 pytestmark = pytest.mark.django_db
@@ -30,12 +30,20 @@ INCOMING = ("MediaSearch-Demo", "")  # the demo architecture, randomly initialis
 
 
 def add_photo(owner, color="red", shape="circle", embed=True) -> Photo:
+    """Upload a photo and, unless ``embed`` is false, let the pipeline take what is waiting."""
     data = encode(make_image(color=color, shape=shape))
     photo = photo_create(owner=owner, file=upload_file(f"{color}-{shape}.jpg", data)).photo
     if embed:
-        photo_embed(photo_id=photo.pk)
+        embed_waiting()
     photo.refresh_from_db()
     return photo
+
+
+def embed(*photos: Photo) -> None:
+    """Embed uploaded photos together, as a worker does; each must be ready."""
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
+    for photo in photos:
+        photo.refresh_from_db()
 
 
 def test_dashboard_shows_pipeline_storage_versions_and_charts(client, staff, alice):
@@ -64,14 +72,14 @@ def test_pausing_stops_claims_and_resuming_sends_every_waiting_photo(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert pipeline_resume() == 1
     assert len(callbacks) == 1  # one message per waiting photo, after the commit
-    photo_embed(photo_id=photo.pk)
-    photo.refresh_from_db()
+    embed(photo)
     assert photo.status == "ready"
 
 
 def test_failures_are_retried_one_by_one_or_by_reason_and_deleted(client, staff, alice, bob):
-    photos = [add_photo(alice, color=c) for c in ("red", "blue", "green")]
-    others = add_photo(bob, color="white")
+    photos = [add_photo(alice, color=c, embed=False) for c in ("red", "blue", "green")]
+    others = add_photo(bob, color="white", embed=False)
+    embed(*photos, others)
     Photo.objects.filter(pk__in=[p.pk for p in photos[:2]]).update(
         status="failed", failure_reason="disk hiccup", attempts=5
     )
@@ -127,8 +135,10 @@ def test_dashboard_actions_are_for_staff_only(client, alice):
 
 def test_a_model_switch_builds_beside_the_active_model_then_takes_over(alice, staff):
     photos = [
-        add_photo(alice, color=c, shape=s) for c, s in [("red", "circle"), ("blue", "square")]
+        add_photo(alice, color=c, shape=s, embed=False)
+        for c, s in [("red", "circle"), ("blue", "square")]
     ]
+    embed(*photos)
     old = get_engine()
 
     incoming = model_switch_start(name=INCOMING[0], pretrained=INCOMING[1])

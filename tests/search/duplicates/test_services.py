@@ -11,7 +11,7 @@ from search.evaluation.duplicates import edited_copy
 from search.models import Embedding, NearDuplicatePair, Photo
 from search.photos.services import photo_create
 from tests.conftest import upload_file, wait_for
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.active_engine import get_engine
 from workers.embedding.demo.scenes import random_scene, scene_family, scene_jpeg
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def eager_tasks():
     """Celery tasks run in this process when sent, so an on-commit hook does its work here."""
+    import workers.tasks  # noqa: F401  (registered, a task sent by name runs eagerly too)
     from mediasearch.celery import app
 
     before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
@@ -41,6 +42,11 @@ def scene_files(seed: int) -> dict[str, bytes]:
         "copy.jpg": edited_copy(picture, rng),
         "other.jpg": scene_jpeg(other, rng),
     }
+
+
+def embed(*photos: Photo) -> None:
+    """Embed the uploaded photos together, as a worker does; each must be ready."""
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
 
 
 def upload(owner, files: dict[str, bytes]) -> dict[str, Photo]:
@@ -66,13 +72,11 @@ def test_embedding_records_the_copy_as_a_near_duplicate_once_committed(
 ):
     photos = upload(alice, scene_files(seed=3))
     model_id = get_engine().model_id
-    for photo in photos.values():
-        before = pair_rows()
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            photo_embed(photo_id=photo.pk)
-        assert pair_rows() == before  # nothing is searched before the vectors commit
-        for callback in callbacks:  # the pair search, and forgetting filter choices
-            callback()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        embed(*photos.values())  # one batch
+    assert pair_rows() == set()  # nothing is searched before the vectors commit
+    for callback in callbacks:  # the pair search, and forgetting filter choices
+        callback()
 
     picture, copy = photos["picture.jpg"], photos["copy.jpg"]
     assert pair_rows() == {(picture.pk, copy.pk, model_id)}
@@ -85,10 +89,9 @@ def test_a_batch_finds_pairs_inside_itself_and_with_earlier_photos(alice):
     model_id = get_engine().model_id
     files = scene_files(seed=3)
     earlier = upload(alice, {"picture.jpg": files["picture.jpg"]})["picture.jpg"]
-    photo_embed(photo_id=earlier.pk)
+    embed(earlier)
     later = upload(alice, {"copy.jpg": files["copy.jpg"], "other.jpg": files["other.jpg"]})
-    for photo in later.values():
-        photo_embed(photo_id=photo.pk)
+    embed(*later.values())
     assert NearDuplicatePair.objects.count() == 0  # the test's transaction never commits
 
     written = near_duplicate_pairs_find(
@@ -101,8 +104,7 @@ def test_a_batch_finds_pairs_inside_itself_and_with_earlier_photos(alice):
 
 def test_pairs_need_matching_pixels_as_well_as_close_vectors(alice, settings):
     photos = upload(alice, scene_files(seed=3))
-    for photo in photos.values():
-        photo_embed(photo_id=photo.pk)
+    embed(*photos.values())
     ids = [photo.pk for photo in photos.values()]
     model_id = get_engine().model_id
 
@@ -116,8 +118,7 @@ def test_pairs_need_matching_pixels_as_well_as_close_vectors(alice, settings):
 def test_backfill_records_pairs_for_existing_photos_and_is_idempotent(alice, bob):
     alice_photos = upload(alice, scene_files(seed=3))
     bob_photos = upload(bob, scene_files(seed=4))
-    for photo in [*alice_photos.values(), *bob_photos.values()]:
-        photo_embed(photo_id=photo.pk)
+    embed(*alice_photos.values(), *bob_photos.values())
     model_id = get_engine().model_id
     assert NearDuplicatePair.objects.count() == 0
 
@@ -136,8 +137,7 @@ def test_backfill_records_pairs_for_existing_photos_and_is_idempotent(alice, bob
 
 def test_backfill_fresh_forgets_pairs_that_the_settings_no_longer_allow(alice, settings):
     photos = upload(alice, scene_files(seed=3))
-    for photo in photos.values():
-        photo_embed(photo_id=photo.pk)
+    embed(*photos.values())
     call_command("find_duplicates", verbosity=0)
     assert NearDuplicatePair.objects.count() == 1
 
@@ -152,8 +152,7 @@ def test_copies_of_another_owner_are_never_paired(alice, bob):
     files = scene_files(seed=3)
     mine = upload(alice, {"picture.jpg": files["picture.jpg"]})["picture.jpg"]
     theirs = upload(bob, {"copy.jpg": files["copy.jpg"]})["copy.jpg"]
-    for photo in (mine, theirs):
-        photo_embed(photo_id=photo.pk)
+    embed(mine, theirs)
 
     assert (
         near_duplicate_pairs_find(photo_ids=[mine.pk, theirs.pk], model_id=get_engine().model_id)

@@ -7,7 +7,7 @@ from search.evaluation.search import result_ids
 from search.models import NearDuplicatePair, Photo
 from search.photos.services import photo_create, photos_delete
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from tests.search.duplicates.test_selectors import pair
 from workers.active_engine import get_engine
 
@@ -27,8 +27,7 @@ def embedded(alice, bob):
     photos["bob.jpg"] = photo_create(
         owner=bob, file=upload_file("bob.jpg", encode(make_image(color="pink")))
     ).photo
-    for photo in photos.values():
-        photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos.values()}
     model_id = get_engine().model_id
     pair(photos["red.jpg"], photos["green.jpg"], 0.004, model_id=model_id)
     pair(photos["green.jpg"], photos["blue.jpg"], 0.02, model_id=model_id)

@@ -34,7 +34,7 @@ from search.retrieval.query import Strictness
 from search.retrieval.selectors import photo_search, photos_nearest
 from search.retrieval.vector_index import index_name
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers import task_names
 from workers.active_engine import engine_for, get_engine, set_active_spec_provider
 from workers.embedding.images import decode_image
@@ -51,13 +51,17 @@ def model_steps(queued) -> list[tuple[str, list]]:
     return [message for message in queued() if message[0] != task_names.FIND_NEAR_DUPLICATES]
 
 
-def ready_photo(owner, color: str, shape: str) -> tuple[Photo, bytes]:
-    data = encode(make_image(color=color, shape=shape))
-    photo = photo_create(owner=owner, file=upload_file(f"{color}-{shape}.jpg", data)).photo
-    photo_embed(photo_id=photo.pk)
-    photo.refresh_from_db()
-    assert photo.status == "ready"
-    return photo, data
+def ready_photos(owner, *scenes: tuple[str, str]) -> list[tuple[Photo, bytes]]:
+    """Upload a photo of each (colour, shape), then embed them together as a worker does."""
+    made = []
+    for color, shape in scenes:
+        data = encode(make_image(color=color, shape=shape))
+        photo = photo_create(owner=owner, file=upload_file(f"{color}-{shape}.jpg", data)).photo
+        made.append((photo, data))
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo, _ in made}
+    for photo, _ in made:
+        photo.refresh_from_db()
+    return made
 
 
 def vectors(model_id: str) -> dict[int, np.ndarray]:
@@ -105,7 +109,7 @@ def make_stale(model: ClipModel) -> None:
 def test_two_sweeps_during_a_backfill_start_one_chain(
     alice, queued, django_capture_on_commit_callbacks
 ):
-    photos = [ready_photo(alice, color, shape)[0] for color, shape in SCENES[:3]]
+    photos = [photo for photo, _ in ready_photos(alice, *SCENES[:3])]
     active_id = get_engine().model_id
     Embedding.objects.all().delete()  # say, the configured model changed
     backfill = task_names.MODEL_BACKFILL
@@ -133,8 +137,7 @@ def test_two_sweeps_during_a_backfill_start_one_chain(
 def test_the_active_models_backfill_stops_when_a_batch_is_not_full(
     alice, queued, django_capture_on_commit_callbacks
 ):
-    for color, shape in SCENES[:3]:
-        ready_photo(alice, color, shape)
+    ready_photos(alice, *SCENES[:3])
     active_id = get_engine().model_id
     Embedding.objects.all().delete()
     assert embed_missing() == 3
@@ -196,7 +199,7 @@ def test_two_starts_at_once_one_is_refused_with_a_message():
 def test_backfill_embeds_missing_photos_in_batches_and_finishes_only_when_all_have_one(
     alice, queued, django_capture_on_commit_callbacks
 ):
-    made = [ready_photo(alice, color, shape) for color, shape in SCENES[:3]]
+    made = ready_photos(alice, *SCENES[:3])
     old_id = get_engine().model_id
     old_vectors = vectors(old_id)
     incoming = building_switch()
@@ -222,7 +225,7 @@ def test_backfill_embeds_missing_photos_in_batches_and_finishes_only_when_all_ha
     ]
     assert model_steps(queued) == [(task_names.MODEL_BACKFILL, [incoming.pk])]
 
-    late, _ = ready_photo(alice, *SCENES[3])  # made ready with the old model meanwhile
+    [(late, _)] = ready_photos(alice, SCENES[3])  # made ready with the old model meanwhile
     with django_capture_on_commit_callbacks(execute=True):
         assert model_backfill(model_pk=incoming.pk, batch_size=1) == 1
         # One ready photo still lacks a vector: the switch waits for it.
@@ -255,7 +258,7 @@ def test_backfill_embeds_missing_photos_in_batches_and_finishes_only_when_all_ha
 def test_retiring_waits_until_every_process_has_stopped_searching_the_old_model(
     alice, django_capture_on_commit_callbacks
 ):
-    ready_photo(alice, *SCENES[0])
+    ready_photos(alice, SCENES[0])
     old_id = get_engine().model_id
     incoming = building_switch()
     model_backfill(model_pk=incoming.pk)
@@ -290,8 +293,7 @@ def test_retiring_waits_until_every_process_has_stopped_searching_the_old_model(
 def test_cancel_drops_the_cancelled_models_vectors_and_search_never_used_them(
     alice, queued, django_capture_on_commit_callbacks
 ):
-    for color, shape in SCENES[:3]:
-        ready_photo(alice, color, shape)
+    ready_photos(alice, *SCENES[:3])
     old_id = get_engine().model_id
     old_vectors = vectors(old_id)
     incoming = building_switch()
@@ -326,7 +328,7 @@ def test_cancel_drops_the_cancelled_models_vectors_and_search_never_used_them(
 def test_cancel_leaves_the_active_model_and_finished_switches_alone(
     alice, queued, django_capture_on_commit_callbacks
 ):
-    ready_photo(alice, *SCENES[0])
+    ready_photos(alice, SCENES[0])
     incoming = building_switch()
     model_switch_cancel(model_pk=incoming.pk)
     rows = list(ClipModel.objects.values())
@@ -374,8 +376,7 @@ def test_nudge_resends_a_stalled_step_once_and_leaves_fresh_ones_alone(
 
 
 def test_a_search_whose_active_model_changes_meanwhile_uses_one_model_throughout(alice):
-    for color, shape in SCENES[:3]:
-        ready_photo(alice, color, shape)
+    ready_photos(alice, *SCENES[:3])
     old = get_engine()
     ClipModel.objects.create(
         name=old.spec.name, pretrained=old.spec.pretrained, model_id=old.model_id, state="active"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from search.ingest.services import photos_requeue_stalled
+from search.ingest.services import photos_embed, photos_requeue_stalled
 from search.models import Embedding, Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers import task_names
 from workers.active_engine import get_engine
 from workers.embedding.images import decode_image
@@ -25,7 +25,7 @@ def test_embed_writes_the_engine_vector_and_thumbnail(alice):
     image = make_image(color="green", shape="square")
     photo = photo_create(owner=alice, file=upload_file("g.jpg", encode(image))).photo
 
-    assert photo_embed(photo_id=photo.pk) == Photo.Status.READY
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
 
     photo.refresh_from_db()
     engine = get_engine()
@@ -39,10 +39,10 @@ def test_embed_writes_the_engine_vector_and_thumbnail(alice):
 
 def test_embedding_twice_changes_nothing(alice):
     photo = photo_create(owner=alice, file=upload_file("g.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=photo.pk)
+    embed_waiting()
     before = Photo.objects.values().get(pk=photo.pk)
 
-    assert photo_embed(photo_id=photo.pk) is None
+    assert photos_embed(photo_id=photo.pk, batch_size=8) == {}  # its message, again
 
     assert Photo.objects.values().get(pk=photo.pk) == before
     assert Embedding.objects.filter(photo=photo).count() == 1
@@ -53,8 +53,7 @@ def test_damaged_file_is_marked_failed_with_a_reason_and_others_are_untouched(al
     broken = photo_create(owner=alice, file=upload_file("cut.jpg", data[: len(data) // 2])).photo
     good = photo_create(owner=alice, file=upload_file("ok.jpg", encode(make_image()))).photo
 
-    assert photo_embed(photo_id=broken.pk) == Photo.Status.FAILED
-    photo_embed(photo_id=good.pk)
+    assert embed_waiting() == {broken.pk: Photo.Status.FAILED, good.pk: Photo.Status.READY}
 
     broken.refresh_from_db()
     assert broken.status == "failed"
@@ -107,7 +106,9 @@ def test_a_photo_that_keeps_crashing_its_worker_ends_failed_not_retried_forever(
         status="processing", lease_expires_at=long_ago, attempts=2
     )
 
-    assert photo_embed(photo_id=worn.pk) is None  # its attempts are used up: never claimed
+    assert (
+        photos_embed(photo_id=worn.pk, batch_size=8) == {}
+    )  # its attempts are used up: never claimed
     assert photos_requeue_stalled() == [retried.pk]
 
     worn.refresh_from_db()
@@ -212,7 +213,7 @@ def test_a_failed_database_write_leaves_no_thumbnails_or_previews_behind(alice, 
         )
 
     with pytest.raises(OperationalError, match="No space left on device"):
-        photo_embed(photo_id=photo.pk)
+        embed_waiting()
 
     stored = sorted(
         str(p.relative_to(settings.MEDIA_ROOT))

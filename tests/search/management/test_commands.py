@@ -39,15 +39,15 @@ def test_download_model_with_a_local_checkpoint_reports_the_model_id(settings, t
 @pytest.mark.django_db
 def test_demo_gallery_has_dates_cameras_and_pictures_of_the_same_thing(alice):
     from search.models import Photo
-    from tests.pipeline import photo_embed
+    from tests.pipeline import embed_waiting
 
     call_command("load_demo_gallery", owner="alice", count=8)
     call_command("load_demo_gallery", owner="alice", count=8)  # safe to run twice
 
     photos = list(Photo.objects.filter(owner=alice).order_by("original_filename"))
     assert len(photos) == 8
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
     for photo in photos:
-        photo_embed(photo_id=photo.pk)
         photo.refresh_from_db()
         assert photo.status == "ready" and photo.taken_at is not None and photo.camera_model
     # The fourth picture shows what the third shows: "find similar" on one finds the other.

@@ -1,12 +1,13 @@
 """Every kind of file people really upload ends ready, or refused/failed with a clear reason.
 
-Files go through the real upload view, then through ``photo_embed`` (what the worker runs).
+Files go through the real upload view, then through ``embed_waiting`` (what the workers run).
 """
 
 import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -14,7 +15,9 @@ from PIL import Image
 
 from search.models import Embedding, Photo
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
+from workers.active_engine import get_engine
+from workers.embedding.images import decode_image
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +80,7 @@ def upload(client, name: str, data: bytes):
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     photo = Photo.objects.order_by("-id").first()
     if photo is not None:
-        photo_embed(photo_id=photo.pk)
+        assert set(embed_waiting()) == {photo.pk}
         photo.refresh_from_db()
     return photo, messages
 
@@ -173,6 +176,34 @@ def test_unusual_but_valid_images_become_searchable(alice_client, name, make, si
     assert (photo.width, photo.height) == size
     assert Embedding.objects.filter(photo=photo).count() == 1
     assert Image.open(photo.thumbnail.open("rb")).mode == "RGB"
+
+
+def test_every_kind_in_one_batch_keeps_each_photos_own_outcome(alice_client, alice, settings):
+    """All the accepted kinds and a damaged file, uploaded together and embedded in one batch:
+    the failure in the middle shifts nobody's vector, size or thumbnail onto another photo."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = len(ACCEPTED) + 1
+    half = len(ACCEPTED) // 2
+    files = [(name, make()) for name, make, _ in ACCEPTED]
+    files.insert(half, ("half.jpg", truncated_jpeg()))
+    alice_client.post(
+        reverse("search:upload"), {"photos": [upload_file(name, data) for name, data in files]}
+    )
+    photos = {photo.original_filename: photo for photo in Photo.objects.filter(owner=alice)}
+    assert len(photos) == len(files)
+
+    assert embed_waiting(batch_size=len(files)) == {
+        photo.pk: Photo.Status.FAILED if name == "half.jpg" else Photo.Status.READY
+        for name, photo in photos.items()
+    }
+
+    assert not Embedding.objects.filter(photo=photos["half.jpg"]).exists()
+    engine = get_engine()
+    for name, make, size in ACCEPTED:
+        photo = Photo.objects.get(pk=photos[name].pk)
+        assert (photo.width, photo.height) == size, name
+        stored = np.asarray(Embedding.objects.get(photo=photo).vector)
+        alone = engine.encode_images([decode_image(io.BytesIO(make()))])[0]
+        assert float(stored @ alone) >= 0.9999, name
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from search.albums.services import album_add_photos, album_create, album_share
 from search.models import Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.embedding.images import ACCEPTED_FORMATS_TEXT
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_one_file_sent_by_the_script_is_answered_in_json(alice_client, alice):
 def test_the_same_bytes_again_answer_the_photo_already_there(alice_client, alice):
     data = encode(make_image(color="green"))
     first = send(alice_client, "a.jpg", data, **JSON).json()["results"][0]["photo"]
-    photo_embed(photo_id=first["id"])
+    assert embed_waiting() == {first["id"]: Photo.Status.READY}
 
     (result,) = send(alice_client, "copy.jpg", data, **JSON).json()["results"]
 
@@ -179,9 +179,9 @@ def photo_queries(captured) -> list[str]:
 
 
 def test_status_gives_the_state_of_the_users_own_photos_in_one_query(alice_client, alice, bob):
-    pending = stored(alice, "pending.jpg", "red")
     ready = stored(alice, "ready.jpg", "blue")
-    photo_embed(photo_id=ready.pk)
+    assert embed_waiting() == {ready.pk: Photo.Status.READY}
+    pending = stored(alice, "pending.jpg", "red")  # after the pipeline has run: left waiting
     failed = stored(alice, "failed.jpg", "green")
     Photo.objects.filter(pk=failed.pk).update(
         status="failed", failure_reason="the image data is damaged"
@@ -197,20 +197,20 @@ def test_status_gives_the_state_of_the_users_own_photos_in_one_query(alice_clien
     assert response.json() == {
         "photos": [
             {
-                "id": pending.pk,
-                "filename": "pending.jpg",
-                "status": "pending",
-                "failure_reason": "",
-                "url": f"/photos/{pending.pk}/",
-                "thumbnail": None,
-            },
-            {
                 "id": ready.pk,
                 "filename": "ready.jpg",
                 "status": "ready",
                 "failure_reason": "",
                 "url": f"/photos/{ready.pk}/",
                 "thumbnail": f"/photos/{ready.pk}/thumbnail/",
+            },
+            {
+                "id": pending.pk,
+                "filename": "pending.jpg",
+                "status": "pending",
+                "failure_reason": "",
+                "url": f"/photos/{pending.pk}/",
+                "thumbnail": None,
             },
             {
                 "id": failed.pk,
@@ -270,7 +270,7 @@ def test_the_page_and_the_api_show_a_photo_in_one_shape(alice_client, alice, api
     field they share says the same, so the script and API clients read one shape."""
     sent = send(alice_client, "red.jpg", encode(make_image(color="red")), **JSON).json()
     page_photo = sent["results"][0]["photo"]
-    photo_embed(photo_id=page_photo["id"])
+    assert embed_waiting() == {page_photo["id"]: Photo.Status.READY}
     polled = alice_client.get(reverse("search:photo_status"), {"id": page_photo["id"]}).json()
     api_photo = api.get(f"/api/photos/{page_photo['id']}", token=alice_token).json()
 

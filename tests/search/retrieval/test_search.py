@@ -15,7 +15,7 @@ from search.retrieval.query import SearchFilters, Sort, Strictness
 from search.retrieval.selectors import SearchError, photo_search, photos_nearest
 from search.retrieval.vector_index import ensure_vector_index
 from tests.conftest import encode, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.embedding.demo.scenes import Scene, render
 
 pytestmark = pytest.mark.django_db
@@ -34,13 +34,16 @@ def scene(colour: str, shape: str, *, count: int = 1, background: str = "white",
     )
 
 
-def add_photo(owner, picture: Scene, name: str = "") -> Photo:
+def upload(owner, picture: Scene, name: str = "") -> Photo:
     data = encode(render(picture), quality=92)
-    photo = photo_create(owner=owner, file=upload_file(name or f"{picture}.jpg", data)).photo
-    photo_embed(photo_id=photo.pk)
-    photo.refresh_from_db()
-    assert photo.status == Photo.Status.READY
-    return photo
+    return photo_create(owner=owner, file=upload_file(name or f"{picture}.jpg", data)).photo
+
+
+def embed(*photos: Photo) -> None:
+    """Embed the uploaded photos as a worker does, several to a batch; each must be ready."""
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
+    for photo in photos:
+        photo.refresh_from_db()
 
 
 @pytest.fixture
@@ -58,8 +61,10 @@ def shapes_library(alice):
                     background="black" if k % 2 else "white",
                     seed=rng.getrandbits(32),
                 )
-                photos[add_photo(alice, picture, f"{colour}-{shape}-{k}.jpg").pk] = (colour, shape)
-    return photos
+                photo = upload(alice, picture, f"{colour}-{shape}-{k}.jpg")
+                photos[photo] = (colour, shape)
+    embed(*photos)
+    return {photo.pk: kind for photo, kind in photos.items()}
 
 
 def kinds(hits, library):
@@ -67,8 +72,7 @@ def kinds(hits, library):
 
 
 def test_a_good_match_is_shown_and_a_query_without_one_says_so(alice):
-    for seed in range(4):
-        add_photo(alice, scene("red", "circle", background="blue", seed=seed))
+    embed(*(upload(alice, scene("red", "circle", background="blue", seed=s)) for s in range(4)))
 
     found = photo_search(user=alice, text="a red circle on a blue background")
     absent = photo_search(user=alice, text="three green crosses on a yellow background")
@@ -163,7 +167,8 @@ def test_each_filter_narrows_the_results(alice, bob, staff, shapes_library):
     album = Album.objects.create(owner=alice, name="Trip")
     album.photos.add(ids[2], ids[3])
     PhotoTag.objects.create(photo_id=ids[4], model_id=model_id(), name="picnic", score=0.9)
-    bobs = add_photo(bob, scene("red", "star"))
+    bobs = upload(bob, scene("red", "star"))
+    embed(bobs)
 
     def found(user=alice, **filters):
         outcome = photo_search(
@@ -190,8 +195,9 @@ def model_id():
 
 
 def test_shared_albums_are_searchable_by_the_people_they_are_shared_with(alice, bob):
-    shared = add_photo(alice, scene("red", "star"))
-    private = add_photo(alice, scene("red", "star", background="black"))
+    shared = upload(alice, scene("red", "star"))
+    private = upload(alice, scene("red", "star", background="black"))
+    embed(shared, private)
     album = Album.objects.create(owner=alice, name="For Bob")
     album.photos.add(shared)
 

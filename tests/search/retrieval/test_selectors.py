@@ -15,7 +15,7 @@ from search.retrieval.query import SearchFilters, Strictness
 from search.retrieval.selectors import photo_search, photos_nearest
 from search.retrieval.vector_index import ensure_vector_index, index_name
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.active_engine import get_engine
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +31,11 @@ SCENES = [
 
 @pytest.fixture
 def library(alice):
-    photos = []
-    for i, scene in enumerate(SCENES):
-        photo = photo_create(owner=alice, file=upload_file(f"{i}.jpg", encode(make_image(**scene))))
-        photo_embed(photo_id=photo.photo.pk)
-        photos.append(photo.photo)
+    photos = [
+        photo_create(owner=alice, file=upload_file(f"{i}.jpg", encode(make_image(**scene)))).photo
+        for i, scene in enumerate(SCENES)
+    ]
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
     return photos
 
 
@@ -87,7 +87,7 @@ def test_similar_uses_the_stored_vector_and_leaves_the_photo_itself_out(alice, l
 
 def test_search_only_returns_the_users_own_ready_photos(alice, bob, library):
     bobs = photo_create(owner=bob, file=upload_file("b.jpg", encode(make_image(color="red")))).photo
-    photo_embed(photo_id=bobs.pk)
+    assert embed_waiting() == {bobs.pk: Photo.Status.READY}
     Photo.objects.filter(pk=library[3].pk).update(status="failed")
 
     alice_hits = search_text(alice, "a red circle")

@@ -7,11 +7,11 @@ import importlib
 import pytest
 from django.db import connection
 
-from search.ingest.services import photos_embed
 from search.models import Embedding, Photo
 from search.photos.services import photo_create
 from search.retrieval.vector_index import index_name
 from tests.conftest import encode, make_image, upload_file
+from tests.pipeline import embed_waiting
 from workers.active_engine import get_engine
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def embedded(alice) -> Photo:
     """A ready photo: its model's index exists."""
     photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
-    photos_embed(photo_id=photo.pk, batch_size=1)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
     return photo
 
 

@@ -8,13 +8,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from search.albums.services import album_add_photos, album_create, album_share
-from search.models import PhotoTag
+from search.models import Photo, PhotoTag
 from search.photos.changes import forget_search_choices
 from search.photos.services import photo_create, photos_delete
 from search.tags.selectors import photo_tag_names_for, photo_tags_for
 from tests.conftest import encode, upload_file
-from tests.pipeline import photo_embed
-from tests.search.tags.test_services import ready_photo
+from tests.pipeline import embed_waiting
+from tests.search.tags.test_services import ready_photo, ready_photos, scene_photo
 from workers.active_engine import get_engine
 from workers.embedding.demo.scenes import Scene, render
 
@@ -40,8 +40,11 @@ def search_all(client):
 
 
 def test_result_tiles_describe_photos_by_their_tags(alice_client, alice):
-    star = ready_photo(alice, shape="star", colour="red")
-    bare = ready_photo(alice, shape="circle", colour="blue", name="untagged.jpg")
+    star, bare = ready_photos(
+        alice,
+        dict(shape="star", colour="red"),
+        dict(shape="circle", colour="blue", name="untagged.jpg"),
+    )
     PhotoTag.objects.filter(photo=bare).delete()
 
     page = search_all(alice_client).text
@@ -56,8 +59,7 @@ def test_tags_of_a_whole_page_come_in_one_query(alice_client, alice):
     forget_search_choices()  # as the commit would (the test's transaction never commits)
     with CaptureQueriesContext(connection) as one:
         search_all(alice_client)
-    for shape, colour in SHAPES[1:]:
-        ready_photo(alice, shape=shape, colour=colour)
+    ready_photos(alice, *(dict(shape=shape, colour=colour) for shape, colour in SHAPES[1:]))
     forget_search_choices()
 
     with CaptureQueriesContext(connection) as four:
@@ -143,14 +145,15 @@ def test_tag_names_are_the_most_probable_first_and_capped(alice):
 
 def test_similar_photos_on_a_photo_page_have_alt_text_from_tags(alice_client, alice):
     star_image = render(Scene("star", "red", 1, "large", "middle", "white", "plain", 0), (320, 320))
-    star = ready_photo(alice, shape="star", colour="red")
+    star = scene_photo(alice, shape="star", colour="red")
     copy = photo_create(owner=alice, file=upload_file("copy.jpg", encode(star_image, quality=60)))
-    photo_embed(photo_id=copy.photo.pk)
+    copy = copy.photo
+    assert embed_waiting() == {star.pk: Photo.Status.READY, copy.pk: Photo.Status.READY}
 
     page = alice_client.get(reverse("search:photo_detail", args=[star.pk])).text
 
-    tags = photo_tag_names_for(photo_ids=[copy.photo.pk], model_id=get_engine().model_id)
-    assert alt_texts(page) == {"copy.jpg": ", ".join(tags[copy.photo.pk])}
+    tags = photo_tag_names_for(photo_ids=[copy.pk], model_id=get_engine().model_id)
+    assert alt_texts(page) == {"copy.jpg": ", ".join(tags[copy.pk])}
     assert '<script src="/static/js/grid.js" defer></script>' in page
 
 

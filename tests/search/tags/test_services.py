@@ -10,7 +10,7 @@ from search.retrieval.selectors import photo_search
 from search.tags.selectors import photo_tags_for, tag_counts_for
 from search.tags.services import photo_tags_replace, photos_retag
 from tests.conftest import encode, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 from workers.active_engine import get_engine
 from workers.embedding.demo.scenes import Scene, render
 from workers.tasks import retag_photos
@@ -28,9 +28,15 @@ def scene_photo(owner, *, shape: str, colour: str, background: str = "white", na
     return photo_create(owner=owner, file=upload_file(name or f"{colour}-{shape}.jpg", data)).photo
 
 
+def ready_photos(owner, *scenes: dict[str, str]) -> list[Photo]:
+    """Upload a photo of each scene, then embed them together as a worker does."""
+    photos = [scene_photo(owner, **scene) for scene in scenes]
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
+    return photos
+
+
 def ready_photo(owner, **scene) -> Photo:
-    photo = scene_photo(owner, **scene)
-    assert photo_embed(photo_id=photo.pk) == Photo.Status.READY
+    [photo] = ready_photos(owner, scene)
     return photo
 
 
@@ -58,7 +64,7 @@ def test_embedding_again_replaces_the_tags_instead_of_adding(alice):
     first = tag_rows(photo)
     Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.PENDING)
 
-    assert photo_embed(photo_id=photo.pk) == Photo.Status.READY
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
 
     assert tag_rows(photo) == pytest.approx(first)
 
@@ -76,10 +82,11 @@ def test_a_broken_vocabulary_never_holds_up_the_vectors(alice, settings, tmp_pat
 
 
 def test_retag_recomputes_from_stored_vectors_and_is_idempotent(alice):
-    photos = [
-        ready_photo(alice, shape="star", colour="red"),
-        ready_photo(alice, shape="square", colour="yellow", background="black"),
-    ]
+    photos = ready_photos(
+        alice,
+        dict(shape="star", colour="red"),
+        dict(shape="square", colour="yellow", background="black"),
+    )
     stored = [tag_rows(photo) for photo in photos]
     PhotoTag.objects.filter(photo=photos[0]).delete()
     model_id = get_engine().model_id
@@ -95,8 +102,11 @@ def test_retag_recomputes_from_stored_vectors_and_is_idempotent(alice):
 
 
 def test_retag_follows_a_vocabulary_change(alice, settings, tmp_path):
-    photo = ready_photo(alice, shape="star", colour="red")
-    other = ready_photo(alice, shape="circle", colour="green", background="yellow")
+    photo, other = ready_photos(
+        alice,
+        dict(shape="star", colour="red"),
+        dict(shape="circle", colour="green", background="yellow"),
+    )
     edited = tmp_path / "tags.txt"
     edited.write_text(
         "template: {}\n[shape]\nstar: a star | stars\nround: a circle | circles\n"
@@ -112,8 +122,11 @@ def test_retag_follows_a_vocabulary_change(alice, settings, tmp_path):
 
 
 def test_retag_of_some_photos_leaves_the_others_alone(alice):
-    photo = ready_photo(alice, shape="star", colour="red")
-    other = ready_photo(alice, shape="circle", colour="green", background="yellow")
+    photo, other = ready_photos(
+        alice,
+        dict(shape="star", colour="red"),
+        dict(shape="circle", colour="green", background="yellow"),
+    )
     PhotoTag.objects.all().delete()
 
     result = photos_retag(model_id=get_engine().model_id, photo_ids=[other.pk])
@@ -160,9 +173,12 @@ def test_replacing_tags_counts_photos_whose_names_changed(alice):
 
 
 def test_tag_counts_cover_only_the_photos_given(alice, bob):
-    ready_photo(alice, shape="star", colour="red")
-    ready_photo(alice, shape="star", colour="red", background="yellow", name="two.jpg")
-    ready_photo(bob, shape="circle", colour="green", background="yellow")
+    photos = [
+        scene_photo(alice, shape="star", colour="red"),
+        scene_photo(alice, shape="star", colour="red", background="yellow", name="two.jpg"),
+        scene_photo(bob, shape="circle", colour="green", background="yellow"),
+    ]
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
     model_id = get_engine().model_id
 
     counts = dict(
@@ -177,9 +193,10 @@ def test_tag_counts_cover_only_the_photos_given(alice, bob):
 def test_a_search_filtered_by_tag_finds_the_photos_the_pipeline_tagged(alice, bob):
     """The tag filter of the real search, over the tags written with each vector: only the
     searcher's photos, only tags of the active model."""
-    star = ready_photo(alice, shape="star", colour="red")
-    square = ready_photo(alice, shape="square", colour="yellow", background="black")
-    bob_star = ready_photo(bob, shape="star", colour="red")
+    star = scene_photo(alice, shape="star", colour="red")
+    square = scene_photo(alice, shape="square", colour="yellow", background="black")
+    bob_star = scene_photo(bob, shape="star", colour="red")
+    assert embed_waiting() == {p.pk: Photo.Status.READY for p in (star, square, bob_star)}
     PhotoTag.objects.create(photo=square, model_id=OTHER_MODEL, name="star", score=1.0)
 
     def tagged(name: str, user=alice) -> list[int]:
@@ -227,8 +244,11 @@ def test_retag_command_names_a_bad_vocabulary(alice, settings, tmp_path):
 def test_retag_command_can_queue_the_work_in_chunks(
     alice, capsys, django_capture_on_commit_callbacks
 ):
-    ready_photo(alice, shape="star", colour="red")
-    ready_photo(alice, shape="circle", colour="green", background="yellow")
+    ready_photos(
+        alice,
+        dict(shape="star", colour="red"),
+        dict(shape="circle", colour="green", background="yellow"),
+    )
     queue = redis.Redis.from_url(settings.REDIS_URL)
     before = queue.llen("celery")
 

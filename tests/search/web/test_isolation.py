@@ -22,7 +22,7 @@ from search.ingest.pipeline import pipeline_is_paused
 from search.models import Album, ApiToken, Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -50,12 +50,13 @@ class World:
 
 @pytest.fixture
 def world(alice, bob) -> World:
-    made = []
+    made, uploaded = [], []
     for owner, color, name in ((alice, "red", "Holidays"), (bob, "blue", "Trips")):
         data = encode(make_image(color=color))
         photo = photo_create(owner=owner, file=upload_file(f"{owner.username}-secret.jpg", data))
-        photo = photo.photo
-        photo_embed(photo_id=photo.pk)
+        uploaded.append((owner, name, photo.photo))
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for _, _, photo in uploaded}
+    for owner, name, photo in uploaded:
         photo.refresh_from_db()
         album = album_create(owner=owner, name=f"{owner.username}-{name}")
         album_add_photos(album=album, photo_ids=[photo.pk])

@@ -7,7 +7,7 @@ from PIL import Image
 from search.models import Photo
 from search.photos.services import photo_create
 from tests.conftest import encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_upload_without_files_shows_the_form_error(alice_client):
 
 def test_text_search_page_shows_ranked_results_with_scores(alice_client, alice):
     photo = photo_create(owner=alice, file=upload_file("r.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
 
     response = alice_client.get(reverse("search:home"), {"q": "a red circle", "strictness": "all"})
 
@@ -85,9 +85,8 @@ def test_image_search_ranks_the_same_picture_first(alice_client, alice):
     photos = []
     for color in ["red", "blue", "green"]:
         data = encode(make_image(color=color, shape="square", background="black"))
-        photo = photo_create(owner=alice, file=upload_file(f"{color}.jpg", data)).photo
-        photo_embed(photo_id=photo.pk)
-        photos.append(photo)
+        photos.append(photo_create(owner=alice, file=upload_file(f"{color}.jpg", data)).photo)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
 
     query = encode(make_image(color="blue", shape="square", background="black"), quality=70)
     response = alice_client.post(
@@ -102,7 +101,7 @@ def test_image_search_ranks_the_same_picture_first(alice_client, alice):
 
 def test_files_are_only_served_to_their_owner(client, alice, bob):
     photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
 
     client.force_login(bob)
     for name in [
@@ -168,7 +167,7 @@ def test_metadata_read_by_the_worker_is_kept_on_the_photo(alice):
     data = encode(make_image(size=(300, 200)), exif=exif_with(offset="+02:00", gps=True))
     photo = photo_create(owner=alice, file=upload_file("paris.jpg", data)).photo
 
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
 
     photo.refresh_from_db()
     assert (photo.width, photo.height) == (300, 200)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from search.models import Photo
 from search.photos.services import photo_create
 from tests.conftest import REPO_ROOT, encode, make_image, upload_file
-from tests.pipeline import photo_embed
+from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +67,7 @@ def test_production_settings_are_secure_by_default():
 @pytest.fixture
 def alices_photo(alice):
     photo = photo_create(owner=alice, file=upload_file("a.jpg", encode(make_image()))).photo
-    photo_embed(photo_id=photo.pk)
+    assert embed_waiting() == {photo.pk: Photo.Status.READY}
     return photo
 
 
