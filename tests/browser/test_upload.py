@@ -120,8 +120,18 @@ ROWS = """rows => rows.map(row => ({
 
 def drop(page, files: list[dict]) -> None:
     transfer = page.evaluate_handle(MAKE_TRANSFER, files)
-    page.dispatch_event("#dropzone", "dragover", {"dataTransfer": transfer})
-    assert "dragging" in page.get_attribute("#dropzone", "class")
+    # Checked in the same turn of the page's event loop: the highlight goes 200 ms after the
+    # last dragover, which a loaded machine can take between two Playwright calls.
+    highlighted = page.evaluate(
+        """(transfer) => {
+          const zone = document.getElementById("dropzone");
+          zone.dispatchEvent(new DragEvent("dragover",
+            { dataTransfer: transfer, bubbles: true, cancelable: true }));
+          return zone.classList.contains("dragging");
+        }""",
+        transfer,
+    )
+    assert highlighted, "dragging files over the page highlights the drop zone"
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
 
 
