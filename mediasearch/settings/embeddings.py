@@ -29,6 +29,14 @@ MEDIASEARCH_PREVIEW_SIZE = env_int("MEDIASEARCH_PREVIEW_SIZE", 1600)
 MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)
 # Photos a worker embeds in one forward pass (its own plus others waiting in the queue).
 MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)
+# Videos (docs/VIDEO.md): longer ones are refused with the reason; keyframes are taken at scene
+# changes, at least MIN_GAP and at most MAX_GAP seconds apart, at most MAX_FRAMES per video.
+MEDIASEARCH_MAX_VIDEO_SECONDS = env_int("MEDIASEARCH_MAX_VIDEO_SECONDS", 3 * 3600)
+MEDIASEARCH_VIDEO_MIN_GAP = env_float("MEDIASEARCH_VIDEO_MIN_GAP", 1.0)
+MEDIASEARCH_VIDEO_MAX_GAP = env_float("MEDIASEARCH_VIDEO_MAX_GAP", 10.0)
+MEDIASEARCH_VIDEO_MAX_FRAMES = env_int("MEDIASEARCH_VIDEO_MAX_FRAMES", 600)
+# Making a browser-playable copy (of an HEVC original, say) is given up after this long.
+MEDIASEARCH_VIDEO_TRANSCODE_TIME_LIMIT = env_int("MEDIASEARCH_VIDEO_TRANSCODE_TIME_LIMIT", 3000)
 # Threads a worker decodes and resizes a batch's photos on (Pillow runs them in parallel).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 MEDIASEARCH_DECODE_THREADS = env_int("MEDIASEARCH_DECODE_THREADS", min(_CORES or 1, 8))

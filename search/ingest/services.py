@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -22,8 +22,10 @@ from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 
 from search import dispatch
+from search.ingest.decoded import Decoded
 from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
 from search.ingest.pipeline import pipeline_is_paused
+from search.ingest.videos import video_decoded
 from search.models import Embedding, Photo, rendition_names
 from search.photos.changes import search_choices_changed
 from search.retrieval.vector_index import ensure_vector_index
@@ -31,6 +33,7 @@ from search.tags.services import photo_tags_replace, vector_tags
 from workers.active_engine import get_engine
 from workers.embedding.images import ImageDecodeError, PreparedPhoto, prepare_photo
 from workers.embedding.model import ClipEngine as Engine
+from workers.embedding.video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,11 @@ class Claim:
         return Photo.objects.filter(status=Photo.Status.PROCESSING, claim_token=self.token)
 
 
-def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
-    """Claim ``photo_id`` and up to ``batch_size - 1`` other waiting photos, embed them together.
+def photos_embed(
+    *, photo_id: int, batch_size: int, kind: str = Photo.Kind.PHOTO
+) -> dict[int, Photo.Status]:
+    """Claim ``photo_id`` and up to ``batch_size - 1`` other waiting items of its ``kind``
+    (photos ride along with photos, never with a video), embed them together.
 
     Claiming uses ``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same photo,
     and a lease that this call renews while it works, so a dead worker's photos are taken again
@@ -68,7 +74,7 @@ def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
     photos are tried again one by one, so that the one that causes it fails alone, with the
     error as its reason. Returns the new status of each photo this call handled.
     """
-    claim = _photos_claim(first=photo_id, limit=batch_size)
+    claim = _photos_claim(first=photo_id, limit=batch_size, kind=kind)
     if claim is None:
         return {}
     _renditions_delete(_unfinished_renditions(claim))
@@ -133,6 +139,20 @@ def _embed(
     vectors (and with ``renditions`` new renditions) and stay ready.
     """
     statuses: dict[int, Photo.Status] = {}
+    videos = [photo for photo in photos if photo.kind == Photo.Kind.VIDEO]
+    photos = [photo for photo in photos if photo.kind != Photo.Kind.VIDEO]
+    for video in videos:
+        # A video is a batch of its own: its keyframes fill the forward passes.
+        attempt = claim.token if claim is not None else uuid.uuid4()
+        try:
+            item = video_decoded(video, engine=engine, renditions=renditions, attempt=attempt)
+        except (FileNotFoundError, VideoDecodeError) as exc:
+            if _photo_fail(video, reason=_failure_reason(exc, engine, claim), claim=claim):
+                statuses[video.pk] = Photo.Status.FAILED
+            continue
+        statuses.update(embedded_store([item], engine=engine, claim=claim))
+    if not photos:
+        return statuses
     sides = (
         (settings.MEDIASEARCH_THUMBNAIL_SIZE, settings.MEDIASEARCH_PREVIEW_SIZE)
         if renditions
@@ -146,16 +166,9 @@ def _embed(
         if isinstance(result, PreparedPhoto):
             decoded.append((photo, result))
             continue
-        if isinstance(result, FileNotFoundError):
-            reason = "the original file is missing from storage"
-        elif isinstance(result, ImageDecodeError):
-            reason = str(result)
-        else:
+        if not isinstance(result, (FileNotFoundError, ImageDecodeError)):
             raise result
-        if claim is None:
-            # Say so rather than leave it unsearchable (and a model switch waiting) forever.
-            reason = f"could not be embedded with {engine.spec.name}: {reason}"
-        if _photo_fail(photo, reason=reason, claim=claim):
+        if _photo_fail(photo, reason=_failure_reason(result, engine, claim), claim=claim):
             statuses[photo.pk] = Photo.Status.FAILED
     if not decoded:
         return statuses
@@ -174,15 +187,16 @@ def _embed(
     return statuses
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """What decoding one item gave the write path."""
-
-    photo: Photo
-    frames: list[tuple[int, np.ndarray]]  # (time in ms, unit vector); a still has one, at 0
-    renditions: tuple[bytes, bytes] | None  # thumbnail and preview JPEGs; None: keep them
-    fields: dict[str, object]  # the row's new metadata (size, date, camera, ...); {}: keep
-    files: dict[str, str] = field(default_factory=dict)  # other files written: {field: name}
+def _failure_reason(exc: BaseException, engine: Engine, claim: Claim | None) -> str:
+    reason = (
+        "the original file is missing from storage"
+        if isinstance(exc, FileNotFoundError)
+        else str(exc)
+    )
+    if claim is None:
+        # Say so rather than leave it unsearchable (and a model switch waiting) forever.
+        reason = f"could not be embedded with {engine.spec.name}: {reason}"
+    return reason
 
 
 def embedded_store(
@@ -446,11 +460,12 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
             Photo.objects.select_for_update(skip_locked=True)
             .filter(stalled)
             .order_by("queued_at")
-            .values_list("pk", "attempts")[:limit]
+            .values_list("pk", "attempts", "kind")[:limit]
         )
         max_attempts = settings.MEDIASEARCH_MAX_ATTEMPTS
-        given_up = [pk for pk, attempts in rows if attempts >= max_attempts]
-        ids = [pk for pk, attempts in rows if attempts < max_attempts]
+        given_up = [pk for pk, attempts, _ in rows if attempts >= max_attempts]
+        ids = [pk for pk, attempts, _ in rows if attempts < max_attempts]
+        kinds = {pk: kind for pk, _, kind in rows}
         Photo.objects.filter(pk__in=given_up).update(
             status=Photo.Status.FAILED,
             failure_reason=(
@@ -464,7 +479,7 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
             status=Photo.Status.PENDING, queued_at=now, updated_at=now
         )
         for photo_id in ids:
-            dispatch.embed_photo(photo_id)
+            dispatch.embed_item(photo_id, kinds[photo_id])
     if given_up:
         logger.warning("gave up on photos %s after repeated unfinished attempts", given_up)
     if ids:
@@ -486,7 +501,7 @@ def photos_claimable(now) -> Q:
     )
 
 
-def _photos_claim(*, first: int, limit: int) -> Claim | None:
+def _photos_claim(*, first: int, limit: int, kind: str) -> Claim | None:
     """Move ``first`` and other waiting photos to processing under a new attempt's token and
     lease; return the claim, or None when this message has nothing to do.
 
@@ -504,7 +519,7 @@ def _photos_claim(*, first: int, limit: int) -> Claim | None:
     with transaction.atomic():
         rows = dict(
             Photo.objects.select_for_update(skip_locked=True)
-            .filter(photos_claimable(now))
+            .filter(photos_claimable(now), kind=kind)
             .order_by(Case(When(pk=first, then=0), default=1), "queued_at", "pk")
             .values_list("pk", "claim_token")[:limit]
         )

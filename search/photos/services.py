@@ -18,10 +18,8 @@ from django.utils import timezone
 from search import dispatch
 from search.models import Photo, photo_upload_to, rendition_names
 from search.photos.changes import search_choices_changed
-from workers.embedding.images import (
-    ImageDecodeError,
-    identify_format,
-)
+from workers.embedding.images import ImageDecodeError, identify_format
+from workers.embedding.video import identify_video
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +34,13 @@ class PhotoRejected(ValueError):
 
 
 def too_big_reason() -> str:
-    """Why a file over ``MEDIASEARCH_MAX_UPLOAD_BYTES`` is refused (the upload page's script
-    refuses such files before sending them, with these same words)."""
+    """Why a file over the size limit is refused (the upload page's script refuses such files
+    before sending them, with these same words)."""
     limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
-    return f"the file is larger than the {limit_mb} MB limit"
+    video_mb = settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES // (1024 * 1024)
+    return (
+        f"the file is larger than the limit ({limit_mb} MB for a photo, {video_mb} MB for a video)"
+    )
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,11 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
     Raises ``PhotoRejected`` for files that are not an image we accept.
     """
     name = display_filename(file.name)
-    if file.size is not None and file.size > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
+    if file.size is not None and file.size > settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES:
         raise PhotoRejected(name, too_big_reason())
-    try:
-        image_format = identify_format(
-            cast(BinaryIO, file), max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS
-        )
-    except ImageDecodeError as exc:
-        raise PhotoRejected(name, str(exc)) from None
+    kind, media_format = _media_identify(name, file)
+    if kind == Photo.Kind.PHOTO and (file.size or 0) > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
+        raise PhotoRejected(name, too_big_reason())
 
     digest = _sha256(file)
     existing = Photo.objects.filter(owner=owner, sha256=digest).first()
@@ -74,14 +72,15 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
         original_filename=name,
         size_bytes=file.size or 0,
         sha256=digest,
-        image_format=image_format,
+        image_format=media_format,
+        kind=kind,
         queued_at=timezone.now(),
     )
     _original_store(photo, file, name)
     try:
         with transaction.atomic():
             photo.save()
-            dispatch.embed_photo(photo.pk)
+            dispatch.embed_item(photo.pk, photo.kind)
     except IntegrityError:
         # The same bytes arrived twice at once; the other request stored them first.
         photo.file.delete(save=False)
@@ -91,6 +90,22 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
         photo.file.delete(save=False)
         raise
     return PhotoCreateResult(photo=photo, created=True)
+
+
+def _media_identify(name: str, file: File) -> tuple[str, str]:
+    """The kind and format of an upload, from its first bytes (never its name): an image of
+    the allowlist, or a video container. Raises ``PhotoRejected`` for anything else."""
+    source = cast(BinaryIO, file)
+    try:
+        return Photo.Kind.PHOTO, identify_format(
+            source, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS
+        )
+    except ImageDecodeError as exc:
+        source.seek(0)
+        video = identify_video(source)
+        if video is None:
+            raise PhotoRejected(name, str(exc)) from None
+        return Photo.Kind.VIDEO, video.upper()
 
 
 def _original_store(photo: Photo, file: File, name: str) -> None:

@@ -98,7 +98,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         "search/upload.html",
         {
             "form": form,
-            "max_bytes": settings.MEDIASEARCH_MAX_UPLOAD_BYTES,
+            "max_bytes": settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES,
             "max_mb": settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024),
             "accepted_formats": ACCEPTED_FORMATS_TEXT,
             "too_big": too_big_reason(),
