@@ -53,6 +53,9 @@ MEDIASEARCH_WORKER_NICENESS = env_int("MEDIASEARCH_WORKER_NICENESS", 10)
 MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")
 # Results a search ranks at most (pages are cut from these, so their order is stable).
 MEDIASEARCH_SEARCH_MAX_RESULTS = env_int("MEDIASEARCH_SEARCH_MAX_RESULTS", 500)
+# A video has a vector per keyframe, and is shown once, at its best: when a library holds
+# videos, a search reads this many times as many vector rows before it keeps one per item.
+MEDIASEARCH_SEARCH_FRAME_OVERFETCH = env_int("MEDIASEARCH_SEARCH_FRAME_OVERFETCH", 4)
 # Below this many candidate photos a search scans them exactly instead of using the HNSW index.
 MEDIASEARCH_EXACT_SCAN_BELOW = env_int("MEDIASEARCH_EXACT_SCAN_BELOW", 2000)
 
