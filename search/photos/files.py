@@ -7,7 +7,8 @@ from django.conf import settings
 from django.http import FileResponse, Http404
 
 from search.models import Photo
-from workers.embedding.images import format_info
+from workers.embedding.images import ImageFormat, format_info
+from workers.embedding.video import VIDEO_FORMATS, VideoFormat
 
 # A file whose format is outside the allowlist (none is stored today) is served as bytes.
 UNKNOWN_CONTENT_TYPE = "application/octet-stream"
@@ -18,7 +19,14 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
     """Stream the original, thumbnail or preview of a photo the caller may see (the web pages
     and the JSON API both serve files through this). Raises Http404 for a derived file that
     the worker has not made yet."""
-    if kind in ("thumbnail", "preview"):
+    if kind == "playable":
+        if not photo.playable:
+            raise Http404("This video has no playable copy; its original plays as it is.")
+        stem = photo.original_filename.rsplit(".", 1)[0]
+        response = FileResponse(
+            photo.playable.open("rb"), content_type="video/mp4", filename=f"{stem}-playable.mp4"
+        )
+    elif kind in ("thumbnail", "preview"):
         derived = photo.thumbnail if kind == "thumbnail" else photo.preview
         if not derived:
             raise Http404(f"The {kind} is not made yet.")
@@ -27,7 +35,7 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
             derived.open("rb"), content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
         )
     else:
-        known = format_info(photo.image_format)
+        known = media_format(photo)
         response = FileResponse(
             photo.file.open("rb"),
             content_type=known.mime_type if known else UNKNOWN_CONTENT_TYPE,
@@ -40,9 +48,16 @@ def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> F
     return response
 
 
+def media_format(photo: Photo) -> ImageFormat | VideoFormat | None:
+    """The allowlisted format of a photo's or a video's original (its type and extension)."""
+    if photo.kind == Photo.Kind.VIDEO:
+        return VIDEO_FORMATS.get(photo.image_format.lower())
+    return format_info(photo.image_format)
+
+
 def download_filename(photo: Photo) -> str:
     """The original's name with the extension of the format its bytes are in: a JPEG uploaded
     as ``x.html`` downloads as ``x.jpg``, so that nothing opens it as what its name claimed."""
     stem = photo.original_filename.rsplit(".", 1)[0] or "photo"
-    known = format_info(photo.image_format)
+    known = media_format(photo)
     return stem + (known.extension if known else UNKNOWN_EXTENSION)

@@ -29,8 +29,8 @@ from search.photos.selectors import (
 )
 from search.photos.services import UploadReport, photos_create_many, photos_delete, too_big_reason
 from search.retrieval.query import Strictness
-from search.retrieval.selectors import SearchError, photo_search
-from search.retrieval.tiles import result_tiles
+from search.retrieval.selectors import SearchError, photo_search, query_moments
+from search.retrieval.tiles import clock, result_tiles
 from search.tags.selectors import photo_tags_for
 from search.web.pages import ids_from, prefers_json, redirect_back
 from workers.active_engine import get_engine
@@ -57,6 +57,7 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     own_albums = (
         Album.objects.filter(owner_id=request.user.pk) if photo.owner == request.user else []
     )
+    video = photo.kind == Photo.Kind.VIDEO
     return render(
         request,
         "search/photo_detail.html",
@@ -67,8 +68,38 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "similar": result_tiles(similar) if similar is not None else None,
             "add_form": AddToAlbumForm(albums=own_albums) if own_albums else None,
             "is_owner": photo.owner == request.user,
+            **(_video_context(request, photo) if video else {}),
         },
     )
+
+
+def _video_context(request: HttpRequest, video: Photo) -> dict:
+    """Where the player starts (``?t=`` seconds, from a search result) and, for the query the
+    page was opened from (``?q=``), the video's moments that match it best."""
+    try:
+        start = max(0.0, float(request.GET.get("t", "0")))
+    except ValueError:
+        start = 0.0
+    if start != start or start > 10**7:  # NaN, or no video is that long
+        start = 0.0
+    query = request.GET.get("q", "").strip()[:500]
+    moments = []
+    if query and video.status == Photo.Status.READY and "\x00" not in query:
+        moments = [
+            {
+                "seconds": moment.time_ms / 1000,
+                "clock": clock(moment.time_ms),
+                "score": moment.score,
+            }
+            for moment in query_moments(video=video, text=query)
+        ]
+    return {
+        "video": True,
+        "start": start,
+        "query": query,
+        "moments": moments,
+        "duration": clock(video.duration_ms or 0),
+    }
 
 
 @login_required

@@ -318,6 +318,16 @@ class Moment:
     score: float
 
 
+def query_moments(*, video: Photo, text: str, limit: int = 8) -> list[Moment]:
+    """The moments of ``video`` that best match a text query (its parsed description)."""
+    engine = get_engine()
+    parsed = parse_query(text)
+    if not parsed.positive:
+        return []
+    vector = text_embedding(parsed.positive, engine=engine)
+    return video_moments(video=video, vector=vector, model_id=engine.model_id, limit=limit)
+
+
 def video_moments(*, video: Photo, vector, model_id: str, limit: int = 8) -> list[Moment]:
     """The keyframes of ``video`` nearest to ``vector``, best first (an exact scan: a video has
     at most ``MEDIASEARCH_VIDEO_MAX_FRAMES``)."""
