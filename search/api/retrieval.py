@@ -65,7 +65,7 @@ class SearchParams(Schema):
         None, description="only photos in this album (its id)", json_schema_extra=sent_or_not
     )
     tag: Text = Field("", max_length=100, description="only photos with this zero-shot tag")
-    media: Media = Field(Media.BOTH, description="`photos`, `videos`, or both (empty, the default)")
+    show: Media = Field(Media.BOTH, description="`photos`, `videos`, or both (empty, the default)")
     owner: int | None = Field(
         None,
         description="staff only: photos uploaded by this user id",
@@ -112,7 +112,7 @@ def search_filters(user, params: SearchParams, where: str) -> SearchFilters:
         owner_id=params.owner,
         album_id=params.album,
         tag=params.tag.strip(),
-        media=params.media,
+        media=params.show,
     )
 
 

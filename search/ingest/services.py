@@ -178,7 +178,7 @@ def _embed(
         Decoded(
             photo=photo,
             frames=[(0, vector)],
-            renditions=item.renditions if renditions else None,
+            renditions=(item.renditions[0], item.renditions[1]) if renditions else None,
             fields=_still_fields(item) if renditions else {},
         )
         for (photo, item), vector in zip(decoded, vectors, strict=True)

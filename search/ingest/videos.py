@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 
+import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -43,7 +44,7 @@ def video_decoded(
         if not keyframes:
             raise VideoDecodeError("no frame of the video could be decoded")
         batch = settings.MEDIASEARCH_EMBED_BATCH_SIZE
-        vectors = []
+        vectors: list[np.ndarray] = []
         for start in range(0, len(keyframes), batch):
             chunk = keyframes[start : start + batch]
             vectors.extend(engine.encode_images([frame.image for frame in chunk]))

@@ -74,7 +74,7 @@ class SearchForm(forms.Form):
     )
     album = forms.TypedChoiceField(label="Album", coerce=int, empty_value=None, required=False)
     tag = forms.ChoiceField(label="Tag", required=False)
-    media = forms.ChoiceField(
+    show = forms.ChoiceField(
         label="Show",
         choices=[
             (Media.BOTH, "Photos and videos"),
@@ -127,7 +127,7 @@ class SearchForm(forms.Form):
             owner_id=data.get("owner"),
             album_id=data.get("album"),
             tag=data.get("tag") or "",
-            media=Media(data.get("media") or Media.BOTH),
+            media=Media(data.get("show") or Media.BOTH),
         )
 
     @property
@@ -141,7 +141,7 @@ class SearchForm(forms.Form):
     @property
     def filter_names(self) -> list[str]:
         return [
-            "media", "taken_after", "taken_before", "camera", "has_location", "album", "tag",
+            "show", "taken_after", "taken_before", "camera", "has_location", "album", "tag",
             "owner",
         ]  # fmt: skip
 
