@@ -71,7 +71,7 @@ def render_video(
     ``movflags=use_metadata_tags``, so Apple's ``com.apple.quicktime.*`` keys survive. ``rotation``
     sets the display matrix (counter-clockwise degrees, as phones record portrait video). A
     ``blank_start_s`` of black frames comes first, as when a lens cap or a fade opens a clip.
-    Returns the scene boundaries in seconds (when each scene after the first begins).
+    Returns the scene boundaries: when the first frame of each scene after the first shows (s).
     """
     # use_metadata_tags: arbitrary keys (Apple's com.apple.quicktime.*) as an mdta box.
     options = {"movflags": "use_metadata_tags"} if metadata and container in ("mp4", "mov") else {}
@@ -98,7 +98,7 @@ def render_video(
         frame_index = round(blank_start_s * fps)
         for position, (seconds, scene) in enumerate(scenes):
             if position:
-                boundaries.append(round(start, 3))
+                boundaries.append(frame_index / fps)  # when its first frame shows
             picture = np.asarray(render(scene, size))
             end_frame = round((start + seconds) * fps)
             while frame_index < end_frame:
