@@ -64,7 +64,8 @@ def fixed_interval(source: io.BytesIO, every_s: float) -> list[float]:
 
 
 def found(boundaries: list[float], times: list[float]) -> int:
-    return sum(any(b <= t <= b + 1.0 for t in times) for b in boundaries)
+    # Keyframe times are whole milliseconds; boundaries are exact frame times (n / fps).
+    return sum(any(b - 0.001 <= t <= b + 1.0 for t in times) for b in boundaries)
 
 
 def main() -> None:
