@@ -185,8 +185,9 @@ def test_head_gives_the_headers_of_the_whole_file_or_of_the_range(alice_client, 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_range_opens_no_photo_its_asker_may_not_see(client, alice_client, bob, photo, kind):
-    assert alice_client.get(web_url(photo, kind), headers={"Range": "bytes=0-9"}).status_code == 206
+def test_a_range_opens_no_photo_its_asker_may_not_see(client, alice, bob, photo, kind):
+    client.force_login(alice)
+    assert client.get(web_url(photo, kind), headers={"Range": "bytes=0-9"}).status_code == 206
     client.force_login(bob)
 
     plain = client.get(web_url(photo, kind))
@@ -198,7 +199,11 @@ def test_a_range_opens_no_photo_its_asker_may_not_see(client, alice_client, bob,
     assert "Content-Range" not in ranged
 
 
-def test_a_range_needs_a_login_as_the_whole_file_does(client, photo):
+def test_a_range_needs_a_login_as_the_whole_file_does(client, alice, photo):
+    client.force_login(alice)
+    assert client.get(web_url(photo, "original"), headers={"Range": "bytes=0-9"}).status_code == 206
+    client.logout()
+
     plain = client.get(web_url(photo, "original"))
     ranged = client.get(web_url(photo, "original"), headers={"Range": "bytes=0-9"})
 
