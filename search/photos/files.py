@@ -1,12 +1,14 @@
 """Serving a photo's files (original, thumbnail, preview) to someone who may see it: the
-web pages and the JSON API both answer through ``photo_file_response``."""
+web pages and the JSON API both answer through ``photo_file_response``, with byte ranges
+(``search.photos.ranges``) so that a player can seek."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import Http404, HttpRequest, HttpResponseBase
 
 from search.models import Photo
+from search.photos.ranges import file_response
 from workers.embedding.images import ImageFormat, format_info
 from workers.embedding.video import VIDEO_FORMATS, VideoFormat
 
@@ -15,29 +17,32 @@ UNKNOWN_CONTENT_TYPE = "application/octet-stream"
 UNKNOWN_EXTENSION = ".bin"
 
 
-def photo_file_response(*, photo: Photo, kind: str, download: bool = False) -> FileResponse:
+def photo_file_response(
+    request: HttpRequest, *, photo: Photo, kind: str, download: bool = False
+) -> HttpResponseBase:
     """Stream the original, thumbnail or preview of a photo the caller may see (the web pages
-    and the JSON API both serve files through this). Raises Http404 for a derived file that
-    the worker has not made yet."""
+    and the JSON API both serve files through this): all of it, or the range the request asks
+    for. Raises Http404 for a derived file that the worker has not made yet."""
     if kind == "playable":
         if not photo.playable:
             raise Http404("This video has no playable copy; its original plays as it is.")
         stem = photo.original_filename.rsplit(".", 1)[0]
-        response = FileResponse(
-            photo.playable.open("rb"), content_type="video/mp4", filename=f"{stem}-playable.mp4"
+        response = file_response(
+            request, photo.playable, content_type="video/mp4", filename=f"{stem}-playable.mp4"
         )
     elif kind in ("thumbnail", "preview"):
         derived = photo.thumbnail if kind == "thumbnail" else photo.preview
         if not derived:
             raise Http404(f"The {kind} is not made yet.")
         stem = photo.original_filename.rsplit(".", 1)[0]
-        response = FileResponse(
-            derived.open("rb"), content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
+        response = file_response(
+            request, derived, content_type="image/jpeg", filename=f"{stem}-{kind}.jpg"
         )
     else:
         known = media_format(photo)
-        response = FileResponse(
-            photo.file.open("rb"),
+        response = file_response(
+            request,
+            photo.file,
             content_type=known.mime_type if known else UNKNOWN_CONTENT_TYPE,
             # A format outside the allowlist is never shown inline, only downloaded.
             as_attachment=download or known is None,

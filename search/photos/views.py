@@ -7,11 +7,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from search.albums.forms import AddToAlbumForm
@@ -211,8 +211,10 @@ def photos_delete_confirm(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
-def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+@require_safe  # HEAD too: a player asks for the size and Accept-Ranges before it seeks
+def photo_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
     """Originals and thumbnails, only to those who may see the photo; never a public path."""
     photo = get_object_or_404(photos_visible_to(request.user), pk=pk)
-    return photo_file_response(photo=photo, kind=kind, download=request.GET.get("download") == "1")
+    return photo_file_response(
+        request, photo=photo, kind=kind, download=request.GET.get("download") == "1"
+    )
