@@ -147,7 +147,7 @@ def _raw_format(source: BinaryIO) -> str | None:
     try:
         return raw_format(source)
     except RawDecodeError as exc:
-        raise ImageDecodeError(f"{exc} ({_NOT_SUPPORTED})") from None
+        raise ImageDecodeError(f"{exc} (accepted: {ACCEPTED_FORMATS_TEXT})") from None
 
 
 def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

@@ -84,7 +84,7 @@ def _tiff_raw_format(source: BinaryIO, head: bytes) -> str | None:
     for number, ifd in enumerate(_ifds(source, head)):
         if number == 0 and _DNG_VERSION in ifd:
             return "DNG"
-        make = make or str(ifd.get(0x10F) or "").strip().upper()
+        make = make or str(ifd.get(0x10F) or "").strip("\x00 ").upper()
         photometric = ifd.get(0x106)
         is_raw = is_raw or photometric in _PHOTOMETRIC_RAW
     if not is_raw:

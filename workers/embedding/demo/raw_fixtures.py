@@ -49,7 +49,7 @@ class _Ifd:
 
 
 class _TiffWriter:
-    """Little-endian TIFF, written bottom-up: data, then the IFDs that point at it."""
+    """Little-endian TIFF: data, then the IFDs that point at it; IFD0 in space kept for it."""
 
     def __init__(self) -> None:
         self.data = bytearray(b"II*\x00\x00\x00\x00\x00")
@@ -62,20 +62,37 @@ class _TiffWriter:
         return offset
 
     def ifd(self, ifd: _Ifd, next_ifd: int = 0) -> int:
+        offset = self.blob(b"")
+        self.data += self.table(ifd, offset, next_ifd)
+        return offset
+
+    @staticmethod
+    def table(ifd: _Ifd, base: int, next_ifd: int = 0) -> bytes:
+        """``ifd`` laid out at ``base``: its entries, then the values that do not fit in one."""
+        size = 2 + 12 * len(ifd.entries) + 4
         entries = []
+        values = bytearray()
         for tag in sorted(ifd.entries):
             kind, value = ifd.entries[tag]
             payload, count = _encode(kind, value)
             if len(payload) > 4:
-                field_value = struct.pack("<I", self.blob(payload))
+                field_value = struct.pack("<I", base + size + len(values))
+                values += payload + b"\x00" * (len(payload) % 2)
             else:
                 field_value = payload.ljust(4, b"\x00")
             entries.append(struct.pack("<HHI", tag, kind, count) + field_value)
-        table = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", next_ifd)
-        return self.blob(table)
+        head = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", next_ifd)
+        return head + bytes(values)
 
-    def finish(self, first_ifd: int) -> bytes:
-        self.data[4:8] = struct.pack("<I", first_ifd)
+    def reserve(self, size: int) -> int:
+        return self.blob(b"\x00" * size)
+
+    def finish(self, first_ifd: _Ifd, at: int) -> bytes:
+        """Write ``first_ifd`` into the space reserved for it at ``at``: IFD0 comes first, as
+        cameras write it, so that a truncated file keeps its DNG tags."""
+        table = self.table(first_ifd, at)
+        self.data[at : at + len(table)] = table
+        self.data[4:8] = struct.pack("<I", at)
         return bytes(self.data)
 
 
@@ -136,7 +153,16 @@ def dng_bytes(
     width, height = sensor.size
     if width % 2 or height % 2:
         raise ValueError("the picture's sides must be even")
+    thumbnail = picture.convert("RGB").copy()
+    thumbnail.thumbnail((128, 128))
     writer = _TiffWriter()
+
+    def first_ifd(strip: int, sub_ifds: tuple[int, ...], exif: int, gps: int | None) -> _Ifd:
+        return _ifd0(thumbnail, make, model, taken_at, orientation, strip, sub_ifds, exif, gps)
+
+    placeholder = first_ifd(0, (0,) * (1 + (preview is not None)), 0, 0 if gps else None)
+    ifd0_at = writer.reserve(len(writer.table(placeholder, 0)))
+    thumbnail_at = writer.blob(thumbnail.tobytes())
 
     raw = _Ifd()
     raw.set(0xFE, _LONG, 0)  # NewSubFileType: the main image
@@ -186,8 +212,21 @@ def dng_bytes(
             gps_ifd.set(value_tag, _RATIONAL, _dms(abs(number)))
         gps_offset = writer.ifd(gps_ifd)
 
-    thumbnail = picture.convert("RGB").copy()
-    thumbnail.thumbnail((128, 128))
+    ifd0 = first_ifd(thumbnail_at, tuple(sub_ifds), exif_offset, gps_offset)
+    return writer.finish(ifd0, ifd0_at)
+
+
+def _ifd0(
+    thumbnail: Image.Image,
+    make: str,
+    model: str,
+    taken_at: datetime | None,
+    orientation: int,
+    strip: int,
+    sub_ifds: tuple[int, ...],
+    exif_offset: int,
+    gps_offset: int | None,
+) -> _Ifd:
     ifd0 = _Ifd()
     ifd0.set(0xFE, _LONG, 1)  # IFD0 is a thumbnail; the raw image is in a SubIFD
     ifd0.set(0x100, _LONG, thumbnail.width)
@@ -202,8 +241,10 @@ def dng_bytes(
     ifd0.set(0x11C, _SHORT, 1)
     if taken_at is not None:
         ifd0.set(0x132, _ASCII, taken_at.strftime("%Y:%m:%d %H:%M:%S"))  # DateTime
-    _strip(ifd0, writer, thumbnail.tobytes(), thumbnail.height)
-    ifd0.set(0x14A, _LONG, tuple(sub_ifds))  # SubIFDs
+    ifd0.set(0x111, _LONG, strip)  # StripOffsets
+    ifd0.set(0x116, _LONG, thumbnail.height)  # RowsPerStrip
+    ifd0.set(0x117, _LONG, len(thumbnail.tobytes()))  # StripByteCounts
+    ifd0.set(0x14A, _LONG, sub_ifds)  # SubIFDs
     ifd0.set(0x8769, _LONG, exif_offset)
     if gps_offset is not None:
         ifd0.set(0x8825, _LONG, gps_offset)
@@ -213,7 +254,7 @@ def dng_bytes(
     ifd0.set(0xC621, _SRATIONAL, tuple(value for row in XYZ_TO_SRGB for value in row))
     ifd0.set(0xC628, _RATIONAL, (1, 1, 1))  # AsShotNeutral
     ifd0.set(0xC65A, _SHORT, 21)  # CalibrationIlluminant1: D65
-    return writer.finish(writer.ifd(ifd0))
+    return ifd0
 
 
 def _dms(value: float) -> tuple[float, float, float]:
