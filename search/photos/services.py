@@ -33,14 +33,14 @@ class PhotoRejected(ValueError):
         self.reason = reason
 
 
-def too_big_reason() -> str:
-    """Why a file over the size limit is refused (the upload page's script refuses such files
-    before sending them, with these same words)."""
+def too_big_reason(kind: str = "photo") -> str:
+    """Why a photo (or a video) over its size limit is refused (the upload page's script
+    refuses such files before sending them, with these same words)."""
+    if kind == "video":
+        limit_mb = settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES // (1024 * 1024)
+        return f"the video is larger than the {limit_mb} MB limit"
     limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
-    video_mb = settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES // (1024 * 1024)
-    return (
-        f"the file is larger than the limit ({limit_mb} MB for a photo, {video_mb} MB for a video)"
-    )
+    return f"the file is larger than the {limit_mb} MB limit"
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,18 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
     Raises ``PhotoRejected`` for files that are not an image we accept.
     """
     name = display_filename(file.name)
-    if file.size is not None and file.size > settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES:
-        raise PhotoRejected(name, too_big_reason())
+    if file.size is not None and file.size > max(
+        settings.MEDIASEARCH_MAX_UPLOAD_BYTES, settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES
+    ):
+        raise PhotoRejected(name, too_big_reason())  # too big for anything: read no further
     kind, media_format = _media_identify(name, file)
-    if kind == Photo.Kind.PHOTO and (file.size or 0) > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
-        raise PhotoRejected(name, too_big_reason())
+    limit = (
+        settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES
+        if kind == Photo.Kind.VIDEO
+        else settings.MEDIASEARCH_MAX_UPLOAD_BYTES
+    )
+    if (file.size or 0) > limit:
+        raise PhotoRejected(name, too_big_reason(kind))
 
     digest = _sha256(file)
     existing = Photo.objects.filter(owner=owner, sha256=digest).first()
@@ -104,6 +111,8 @@ def _media_identify(name: str, file: File) -> tuple[str, str]:
         source.seek(0)
         video = identify_video(source)
         if video is None:
+            if (file.size or 0) > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
+                raise PhotoRejected(name, too_big_reason()) from None  # as the page says
             raise PhotoRejected(name, str(exc)) from None
         return Photo.Kind.VIDEO, video.upper()
 

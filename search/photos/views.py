@@ -129,7 +129,9 @@ def upload(request: HttpRequest) -> HttpResponse:
         "search/upload.html",
         {
             "form": form,
-            "max_bytes": settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES,
+            "max_bytes": settings.MEDIASEARCH_MAX_UPLOAD_BYTES,
+            "max_video_bytes": settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES,
+            "too_big_video": too_big_reason("video"),
             "max_mb": settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024),
             "accepted_formats": ACCEPTED_FORMATS_TEXT,
             "too_big": too_big_reason(),

@@ -348,7 +348,7 @@ _SCORE_SIDE = 64
 _ADAPTIVE_RATIO = 3.0
 _RUNNING_WINDOW = 8
 # ...and above an absolute floor (mean absolute difference, 0..1): see sample_keyframes.
-DEFAULT_SCENE_THRESHOLD = 0.06
+DEFAULT_SCENE_THRESHOLD = 0.02
 # A frame this flat (standard deviation of its thumbnail, 0..1) is blank: black, white, a fade.
 _BLANK_STD = 0.02
 
