@@ -54,8 +54,8 @@ def test_a_video_is_found_at_its_moment_and_plays_and_seeks(page, running_app, t
 
     player = page.locator("video#player")
     assert "/playable/" in player.get_attribute("src")
-    page.wait_for_function("document.getElementById('player').readyState >= 2")
-    start = page.evaluate("document.getElementById('player').currentTime")
+    page.wait_for_function("() => document.getElementById('player').readyState >= 2")
+    start = page.evaluate("() => document.getElementById('player').currentTime")
     assert abs(start - seconds) < 1.5, start  # opened at the moment
     assert page.locator(".moments li").count() >= 1
     screenshot(page, "41-video-page")
