@@ -26,6 +26,16 @@ def embed_photo(photo_id: int) -> None:
     _on_commit(task_names.EMBED_PHOTO, photo_id)
 
 
+def embed_video(photo_id: int) -> None:
+    """Ask a video worker (its own queue) to embed a pending video."""
+    _on_commit(task_names.EMBED_VIDEO, photo_id)
+
+
+def embed_item(photo_id: int, kind: str) -> None:
+    """``embed_photo`` or ``embed_video``, by the item's kind."""
+    (embed_video if kind == "video" else embed_photo)(photo_id)
+
+
 def find_near_duplicates(photo_ids: Sequence[int], model_id: str) -> None:
     """Ask a worker to record the near-duplicate pairs of freshly embedded photos."""
     _on_commit(task_names.FIND_NEAR_DUPLICATES, list(photo_ids), model_id)

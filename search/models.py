@@ -13,7 +13,8 @@ def photo_upload_to(photo: "Photo", filename: str) -> str:
 
 
 def rendition_names(photo: "Photo", attempt: uuid.UUID) -> tuple[str, str]:
-    """Where one attempt at processing ``photo`` writes its thumbnail and preview.
+    """Where one attempt at processing ``photo`` writes its thumbnail and preview (and, for a
+    video, its playable copy: ``playable_name``).
 
     Named by the attempt's token, so that the attempt after one that died between writing its
     files and committing the row that points at them knows exactly which files to remove.
@@ -24,6 +25,10 @@ def rendition_names(photo: "Photo", attempt: uuid.UUID) -> tuple[str, str]:
     )
 
 
+def playable_name(photo: "Photo", attempt: uuid.UUID) -> str:
+    return f"playable/{photo.owner_id}/{photo.pk}/{attempt.hex}.mp4"
+
+
 def thumbnail_upload_to(photo: "Photo", filename: str) -> str:
     return rendition_names(photo, uuid.uuid4())[0]
 
@@ -32,7 +37,22 @@ def preview_upload_to(photo: "Photo", filename: str) -> str:
     return rendition_names(photo, uuid.uuid4())[1]
 
 
+def playable_upload_to(photo: "Photo", filename: str) -> str:
+    return f"playable/{photo.owner_id}/{photo.pk}/{uuid.uuid4().hex}.mp4"
+
+
 class Photo(models.Model):
+    """One item of a library: a still photo (RAW files included) or a video.
+
+    Videos share the row, and with it everything built on photos (visibility, albums,
+    sharing, tags, filters, the pipeline's claims): ``kind`` tells them apart, and the
+    video-only columns stay empty for stills.
+    """
+
+    class Kind(models.TextChoices):
+        PHOTO = "photo", "Photo"
+        VIDEO = "video", "Video"
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PROCESSING = "processing", "Processing"
@@ -46,7 +66,15 @@ class Photo(models.Model):
     original_filename = models.CharField(max_length=255)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # The format sniffed from the bytes: a Pillow name for stills ("JPEG"), a container for
+    # videos ("MP4", "MATROSKA", "WEBM", "AVI"); see search.photos.files.media_format.
     image_format = models.CharField(max_length=16, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PHOTO)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    frame_rate = models.FloatField(null=True, blank=True)
+    video_codec = models.CharField(max_length=32, blank=True)
+    # A copy the browser can play (H.264/AAC MP4), made when the original is not.
+    playable = models.FileField(upload_to=playable_upload_to, max_length=255, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     # Grid size and a large preview, both made by the worker from the same decode.
@@ -96,10 +124,11 @@ class Photo(models.Model):
 
 
 class Embedding(models.Model):
-    """One photo's vector under one model.
+    """One vector of an item under one model: a photo has one (``frame_ms`` 0), a video one
+    per keyframe, at the keyframe's time.
 
-    Keyed by (photo, model id) so that vectors of a second model, of any dimension, can be
-    computed beside the first while search keeps using the first. The column has no fixed
+    Keyed by (photo, model id, frame) so that vectors of a second model, of any dimension, can
+    be computed beside the first while search keeps using the first. The column has no fixed
     dimension; each model gets its own partial HNSW index over ``vector::halfvec(dim)``
     (see ``search.vector_index``).
     """
@@ -107,16 +136,20 @@ class Embedding(models.Model):
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="embeddings")
     model_id = models.CharField(max_length=200)
     vector = VectorField()
+    frame_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["photo", "model_id"], name="embedding_one_per_model"),
+            models.UniqueConstraint(
+                fields=["photo", "model_id", "frame_ms"], name="embedding_one_per_frame"
+            ),
         ]
         indexes = [models.Index(fields=["model_id"], name="embedding_model")]
 
     def __str__(self) -> str:
-        return f"{self.model_id} vector of photo {self.photo_id}"
+        at = f" at {self.frame_ms} ms" if self.frame_ms else ""
+        return f"{self.model_id} vector of photo {self.photo_id}{at}"
 
 
 class Album(models.Model):

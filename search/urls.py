@@ -31,6 +31,9 @@ urlpatterns = [
     ),
     path("photos/<int:pk>/preview/", photos.photo_file, {"kind": "preview"}, name="photo_preview"),
     path(
+        "photos/<int:pk>/playable/", photos.photo_file, {"kind": "playable"}, name="photo_playable"
+    ),
+    path(
         "photos/<int:pk>/original/", photos.photo_file, {"kind": "original"}, name="photo_original"
     ),
     path("account/tokens/", accounts.api_tokens, name="api_tokens"),

@@ -140,7 +140,8 @@ class CeleryProcesses:
 
         hostname = f"test-worker-{os.getpid()}-{time.monotonic_ns()}@localhost"
         process = self._spawn(
-            ["worker", "--loglevel=INFO", "--concurrency=1", "--without-gossip",
+            ["worker", "-Q", "celery,video", "--loglevel=INFO", "--concurrency=1",
+             "--without-gossip",
              "--without-mingle", "-n", hostname],
             hostname, extra_env,
         )  # fmt: skip

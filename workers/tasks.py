@@ -43,25 +43,42 @@ def embed_photo(self, photo_id: int) -> str | None:
 
     Returns the photo's new status, if this call changed it.
     """
+    return _embed(
+        self, photo_id, batch_size=settings.MEDIASEARCH_EMBED_BATCH_SIZE, kind=Photo.Kind.PHOTO
+    )
+
+
+def _embed(task, photo_id: int, *, batch_size: int, kind: str) -> str | None:
     try:
-        status = photos_embed(
-            photo_id=photo_id, batch_size=settings.MEDIASEARCH_EMBED_BATCH_SIZE
-        ).get(photo_id)
+        status = photos_embed(photo_id=photo_id, batch_size=batch_size, kind=kind).get(photo_id)
     except TRANSIENT_ERRORS:
-        if self.request.retries >= MAX_RETRIES:
+        if task.request.retries >= MAX_RETRIES:
             # A long outage is no reason to fail a photo for good: it is pending again (or
             # will be, once the database is back) and the sweeper re-sends it later, until its
             # attempts are used up.
-            logger.warning("photo %s: still failing after %d retries; leaving it to the sweeper",
-                           photo_id, MAX_RETRIES, exc_info=True)  # fmt: skip
+            logger.warning("%s %s: still failing after %d retries; leaving it to the sweeper",
+                           kind, photo_id, MAX_RETRIES, exc_info=True)  # fmt: skip
             return None
         raise
     except INTERRUPTIONS:
         # The time limit: the batch was given back, and counts as an attempt that did not
         # finish; the sweeper re-sends it.
-        logger.warning("photo %s: the batch ran out of time; given back", photo_id)
+        logger.warning("%s %s: the batch ran out of time; given back", kind, photo_id)
         return None
     return str(status) if status else None
+
+
+@shared_task(
+    name=task_names.EMBED_VIDEO,
+    bind=True,
+    soft_time_limit=settings.MEDIASEARCH_VIDEO_TASK_TIME_LIMIT - 30,
+    time_limit=settings.MEDIASEARCH_VIDEO_TASK_TIME_LIMIT,
+    **RETRYING,
+)
+def embed_video(self, photo_id: int) -> str | None:
+    """Embed a video: its keyframes, poster and playable copy. Safe to run twice; a worker
+    killed mid-video leaves it to be taken again once its lease runs out."""
+    return _embed(self, photo_id, batch_size=1, kind=Photo.Kind.VIDEO)
 
 
 @shared_task(name=task_names.FIND_NEAR_DUPLICATES, **RETRYING)

@@ -29,6 +29,14 @@ MEDIASEARCH_PREVIEW_SIZE = env_int("MEDIASEARCH_PREVIEW_SIZE", 1600)
 MEDIASEARCH_WARM_UP = env_bool("MEDIASEARCH_WARM_UP", True)
 # Photos a worker embeds in one forward pass (its own plus others waiting in the queue).
 MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)
+# Videos (docs/VIDEO.md): longer ones are refused with the reason; keyframes are taken at scene
+# changes, at least MIN_GAP and at most MAX_GAP seconds apart, at most MAX_FRAMES per video.
+MEDIASEARCH_MAX_VIDEO_SECONDS = env_int("MEDIASEARCH_MAX_VIDEO_SECONDS", 3 * 3600)
+MEDIASEARCH_VIDEO_MIN_GAP = env_float("MEDIASEARCH_VIDEO_MIN_GAP", 1.0)
+MEDIASEARCH_VIDEO_MAX_GAP = env_float("MEDIASEARCH_VIDEO_MAX_GAP", 10.0)
+MEDIASEARCH_VIDEO_MAX_FRAMES = env_int("MEDIASEARCH_VIDEO_MAX_FRAMES", 600)
+# Making a browser-playable copy (of an HEVC original, say) is given up after this long.
+MEDIASEARCH_VIDEO_TRANSCODE_TIME_LIMIT = env_int("MEDIASEARCH_VIDEO_TRANSCODE_TIME_LIMIT", 3000)
 # Threads a worker decodes and resizes a batch's photos on (Pillow runs them in parallel).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 MEDIASEARCH_DECODE_THREADS = env_int("MEDIASEARCH_DECODE_THREADS", min(_CORES or 1, 8))
@@ -45,6 +53,9 @@ MEDIASEARCH_WORKER_NICENESS = env_int("MEDIASEARCH_WORKER_NICENESS", 10)
 MEDIASEARCH_MATCH_THRESHOLDS = env_str("MEDIASEARCH_MATCH_THRESHOLDS", "")
 # Results a search ranks at most (pages are cut from these, so their order is stable).
 MEDIASEARCH_SEARCH_MAX_RESULTS = env_int("MEDIASEARCH_SEARCH_MAX_RESULTS", 500)
+# A video has a vector per keyframe, and is shown once, at its best: when a library holds
+# videos, a search reads this many times as many vector rows before it keeps one per item.
+MEDIASEARCH_SEARCH_FRAME_OVERFETCH = env_int("MEDIASEARCH_SEARCH_FRAME_OVERFETCH", 4)
 # Below this many candidate photos a search scans them exactly instead of using the HNSW index.
 MEDIASEARCH_EXACT_SCAN_BELOW = env_int("MEDIASEARCH_EXACT_SCAN_BELOW", 2000)
 

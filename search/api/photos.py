@@ -118,18 +118,31 @@ def photos_destroy(request: ApiRequest, photo_id: int):
 FILE_RESPONSES = {
     200: {
         "description": "The file, streamed, with its content type and a Content-Disposition "
-        "that names it.",
+        "that names it. `Accept-Ranges: bytes`: a `Range` header asks for part of it.",
         "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
-    }
+    },
+    206: {
+        "description": "The one byte range that the `Range` header asked for, with its "
+        "`Content-Range`. Several ranges in one header are answered with 200 and the whole file.",
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    416: {
+        "description": "The range starts past the end of the file; `Content-Range: bytes */size` "
+        "gives its size.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    },
 }
 
 
 def _photo_file(request: ApiRequest, photo_id: int, kind: str, download: bool = False):
     return photo_file_response(
-        photo=visible_photo(request.auth, photo_id), kind=kind, download=download
+        request, photo=visible_photo(request.auth, photo_id), kind=kind, download=download
     )
 
 
+# HEAD answers what GET would, without the body (a player asks for the size first); it is left
+# out of the schema, which would otherwise list every file operation twice.
+@router.api_operation(["HEAD"], "/photos/{photo_id}/thumbnail", include_in_schema=False)
 @router.get(
     "/photos/{photo_id}/thumbnail",
     response=HIDDEN,
@@ -144,6 +157,7 @@ def photos_thumbnail(request: ApiRequest, photo_id: int):
     return _photo_file(request, photo_id, "thumbnail")
 
 
+@router.api_operation(["HEAD"], "/photos/{photo_id}/preview", include_in_schema=False)
 @router.get(
     "/photos/{photo_id}/preview",
     response=HIDDEN,
@@ -158,6 +172,7 @@ def photos_preview(request: ApiRequest, photo_id: int):
     return _photo_file(request, photo_id, "preview")
 
 
+@router.api_operation(["HEAD"], "/photos/{photo_id}/original", include_in_schema=False)
 @router.get(
     "/photos/{photo_id}/original",
     response=HIDDEN,

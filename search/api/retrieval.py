@@ -25,9 +25,10 @@ from search.api.schemas import (
     sent_or_not,
     visible_photo,
 )
+from search.models import Photo
 from search.photos.services import display_filename
 from search.retrieval.forms import QUERY_HELP
-from search.retrieval.query import SearchFilters, Sort, Strictness
+from search.retrieval.query import Media, SearchFilters, Sort, Strictness
 from search.retrieval.selectors import SearchOutcome, photo_search
 from search.retrieval.services import search_log_record
 from workers.embedding.images import ImageDecodeError, decode_image
@@ -64,6 +65,7 @@ class SearchParams(Schema):
         None, description="only photos in this album (its id)", json_schema_extra=sent_or_not
     )
     tag: Text = Field("", max_length=100, description="only photos with this zero-shot tag")
+    show: Media = Field(Media.BOTH, description="`photos`, `videos`, or both (empty, the default)")
     owner: int | None = Field(
         None,
         description="staff only: photos uploaded by this user id",
@@ -75,6 +77,9 @@ class SearchParams(Schema):
 
 class HitOut(Schema):
     score: float = Field(description="cosine similarity to the query; 1 is the same direction")
+    moment_ms: int | None = Field(
+        description="for a video: the time of its best-matching moment, in milliseconds"
+    )
     photo: PhotoOut
 
 
@@ -107,6 +112,7 @@ def search_filters(user, params: SearchParams, where: str) -> SearchFilters:
         owner_id=params.owner,
         album_id=params.album,
         tag=params.tag.strip(),
+        media=params.show,
     )
 
 
@@ -148,6 +154,7 @@ def run_search(request: ApiRequest, params: SearchParams, *, where: str, **query
         "hits": [
             {
                 "score": hit.score,
+                "moment_ms": hit.moment_ms if hit.photo.kind == Photo.Kind.VIDEO else None,
                 "photo": photo_out(request, hit.photo, owner=owners[hit.photo.owner_id]),
             }
             for hit in hits

@@ -113,6 +113,8 @@ class PhotoOut(Schema):
     status: PhotoStatus
     failure_reason: str = Field(description="why processing failed; empty unless failed")
     format: str
+    kind: Literal["photo", "video"]
+    duration_ms: int | None = Field(description="a video's length; null for a photo")
     size_bytes: int
     width: int | None
     height: int | None
@@ -166,6 +168,8 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
         **photo_state_out(PhotoState.of(photo)),
         "owner": owner if owner is not None else photo.owner.get_username(),
         "format": photo.image_format,
+        "kind": photo.kind,
+        "duration_ms": photo.duration_ms,
         "size_bytes": photo.size_bytes,
         "width": photo.width,
         "height": photo.height,

@@ -15,7 +15,7 @@ from search.models import (
     NearDuplicatePair,
     Photo,
 )
-from search.retrieval.query import SearchFilters
+from search.retrieval.query import Media, SearchFilters
 from search.retrieval.selectors import photos_nearest
 from workers.embedding.images import (
     decode_image,
@@ -42,6 +42,7 @@ def near_duplicate_pairs_find(*, photo_ids: Sequence[int], model_id: str) -> int
         Embedding.objects.filter(
             photo_id__in=photo_ids, model_id=model_id, photo__status=Photo.Status.READY
         )
+        .exclude(photo__kind=Photo.Kind.VIDEO)  # pairs are of stills; videos are not compared
         .select_related("photo__owner")
         .order_by("photo_id")
     )
@@ -55,7 +56,7 @@ def near_duplicate_pairs_find(*, photo_ids: Sequence[int], model_id: str) -> int
             vector=embedding.vector,
             model_id=model_id,
             # Only the owner's own photos: never one from an album shared with them.
-            filters=SearchFilters(owner_id=photo.owner_id),
+            filters=SearchFilters(owner_id=photo.owner_id, media=Media.PHOTOS),
             limit=NEAR_DUPLICATE_NEIGHBOURS,
             exclude_photo_id=photo.pk,
         ).hits

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -21,8 +22,10 @@ from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 
 from search import dispatch
+from search.ingest.decoded import Decoded
 from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
 from search.ingest.pipeline import pipeline_is_paused
+from search.ingest.videos import video_decoded
 from search.models import Embedding, Photo, rendition_names
 from search.photos.changes import search_choices_changed
 from search.retrieval.vector_index import ensure_vector_index
@@ -30,6 +33,7 @@ from search.tags.services import photo_tags_replace, vector_tags
 from workers.active_engine import get_engine
 from workers.embedding.images import ImageDecodeError, PreparedPhoto, prepare_photo
 from workers.embedding.model import ClipEngine as Engine
+from workers.embedding.video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +57,11 @@ class Claim:
         return Photo.objects.filter(status=Photo.Status.PROCESSING, claim_token=self.token)
 
 
-def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
-    """Claim ``photo_id`` and up to ``batch_size - 1`` other waiting photos, embed them together.
+def photos_embed(
+    *, photo_id: int, batch_size: int, kind: str = Photo.Kind.PHOTO
+) -> dict[int, Photo.Status]:
+    """Claim ``photo_id`` and up to ``batch_size - 1`` other waiting items of its ``kind``
+    (photos ride along with photos, never with a video), embed them together.
 
     Claiming uses ``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same photo,
     and a lease that this call renews while it works, so a dead worker's photos are taken again
@@ -67,7 +74,7 @@ def photos_embed(*, photo_id: int, batch_size: int) -> dict[int, Photo.Status]:
     photos are tried again one by one, so that the one that causes it fails alone, with the
     error as its reason. Returns the new status of each photo this call handled.
     """
-    claim = _photos_claim(first=photo_id, limit=batch_size)
+    claim = _photos_claim(first=photo_id, limit=batch_size, kind=kind)
     if claim is None:
         return {}
     _renditions_delete(_unfinished_renditions(claim))
@@ -132,6 +139,20 @@ def _embed(
     vectors (and with ``renditions`` new renditions) and stay ready.
     """
     statuses: dict[int, Photo.Status] = {}
+    videos = [photo for photo in photos if photo.kind == Photo.Kind.VIDEO]
+    photos = [photo for photo in photos if photo.kind != Photo.Kind.VIDEO]
+    for video in videos:
+        # A video is a batch of its own: its keyframes fill the forward passes.
+        attempt = claim.token if claim is not None else uuid.uuid4()
+        try:
+            item = video_decoded(video, engine=engine, renditions=renditions, attempt=attempt)
+        except (FileNotFoundError, VideoDecodeError) as exc:
+            if _photo_fail(video, reason=_failure_reason(exc, engine, claim), claim=claim):
+                statuses[video.pk] = Photo.Status.FAILED
+            continue
+        statuses.update(embedded_store([item], engine=engine, claim=claim))
+    if not photos:
+        return statuses
     sides = (
         (settings.MEDIASEARCH_THUMBNAIL_SIZE, settings.MEDIASEARCH_PREVIEW_SIZE)
         if renditions
@@ -145,45 +166,94 @@ def _embed(
         if isinstance(result, PreparedPhoto):
             decoded.append((photo, result))
             continue
-        if isinstance(result, FileNotFoundError):
-            reason = "the original file is missing from storage"
-        elif isinstance(result, ImageDecodeError):
-            reason = str(result)
-        else:
+        if not isinstance(result, (FileNotFoundError, ImageDecodeError)):
             raise result
-        if claim is None:
-            # Say so rather than leave it unsearchable (and a model switch waiting) forever.
-            reason = f"could not be embedded with {engine.spec.name}: {reason}"
-        if _photo_fail(photo, reason=reason, claim=claim):
+        if _photo_fail(photo, reason=_failure_reason(result, engine, claim), claim=claim):
             statuses[photo.pk] = Photo.Status.FAILED
     if not decoded:
         return statuses
 
     vectors = engine.encode_images([item.model_image for _, item in decoded])
+    items = [
+        Decoded(
+            photo=photo,
+            frames=[(0, vector)],
+            renditions=(item.renditions[0], item.renditions[1]) if renditions else None,
+            fields=_still_fields(item) if renditions else {},
+        )
+        for (photo, item), vector in zip(decoded, vectors, strict=True)
+    ]
+    statuses.update(embedded_store(items, engine=engine, claim=claim))
+    return statuses
+
+
+def _failure_reason(exc: BaseException, engine: Engine, claim: Claim | None) -> str:
+    reason = (
+        "the original file is missing from storage"
+        if isinstance(exc, FileNotFoundError)
+        else str(exc)
+    )
+    if claim is None:
+        # Say so rather than leave it unsearchable (and a model switch waiting) forever.
+        reason = f"could not be embedded with {engine.spec.name}: {reason}"
+    return reason
+
+
+def embedded_store(
+    items: list[Decoded], *, engine: Engine, claim: Claim | None
+) -> dict[int, Photo.Status]:
+    """The one write path for vectors, stills and videos alike: write renditions, save the
+    rows of the items still held, then tidy the files. Returns the items made (or kept) ready.
+
+    With a ``claim``, the photos it still holds become ready; without, ready photos get new
+    vectors (and, with renditions, new files and metadata) and stay ready.
+    """
     ensure_vector_index(engine.model_id, engine.dim)
     attempt = claim.token if claim is not None else uuid.uuid4()
-    written = _renditions_write(decoded, attempt) if renditions else {}
+    written = _renditions_write([item for item in items if item.renditions], attempt)
+    new_files = {
+        item.photo.pk: [*written.get(item.photo.pk, ()), *item.files.values()] for item in items
+    }
     try:
-        saved = _embedded_save(decoded, vectors, engine=engine, claim=claim, renditions=written)
+        saved = _embedded_save(items, engine=engine, claim=claim, renditions=written)
     except BaseException:
         # Nothing points at the new files unless the rows were written: remove them.
-        _renditions_delete([name for names in written.values() for name in names])
+        _renditions_delete([name for names in new_files.values() for name in names])
         raise
-    # Photos this attempt no longer held (deleted, or taken over) keep nothing it wrote, and
-    # the photos it saved lose the files they pointed at before.
-    _renditions_delete(
-        [name for pk, names in written.items() if pk not in saved for name in names]
-        + [
-            name
-            for photo, _ in decoded
-            if photo.pk in saved and photo.pk in written
-            for name in (photo.thumbnail.name, photo.preview.name)
-            if name
+    # Items this attempt no longer held (deleted, or taken over) keep nothing it wrote, and
+    # the items it saved lose the files they pointed at before.
+    replaced = [
+        getattr(item.photo, name).name
+        for item in items
+        if item.photo.pk in saved
+        for name in [
+            *(["thumbnail", "preview"] if item.photo.pk in written else []),
+            *item.files,
         ]
+    ]
+    _renditions_delete(
+        [name for pk, names in new_files.items() if pk not in saved for name in names]
+        + [name for name in replaced if name]
     )
-    dispatch.find_near_duplicates(sorted(saved), engine.model_id)
-    statuses.update((pk, Photo.Status.READY) for pk in saved)
-    return statuses
+    stills = [item.photo.pk for item in items if item.photo.pk in saved and len(item.frames) == 1]
+    if stills:
+        dispatch.find_near_duplicates(sorted(stills), engine.model_id)
+    return {pk: Photo.Status.READY for pk in saved}
+
+
+def _still_fields(item: PreparedPhoto) -> dict[str, object]:
+    metadata = item.decoded.metadata
+    return {
+        "derived_bytes": sum(len(data) for data in item.renditions),
+        "width": item.decoded.width,
+        "height": item.decoded.height,
+        "taken_at": metadata.taken_at,
+        "taken_at_offset_minutes": metadata.taken_at_offset_minutes,
+        "camera_make": metadata.camera_make,
+        "camera_model": metadata.camera_model,
+        "latitude": metadata.latitude,
+        "longitude": metadata.longitude,
+    }
 
 
 def _photos_prepare(
@@ -210,26 +280,25 @@ def _photos_prepare(
         return list(pool.map(prepare, photos))
 
 
-def _renditions_write(
-    decoded: list[tuple[Photo, PreparedPhoto]], attempt: uuid.UUID
-) -> dict[int, tuple[str, str]]:
-    """Store each photo's thumbnail and preview under this attempt's names; return the names.
+def _renditions_write(items: list[Decoded], attempt: uuid.UUID) -> dict[int, tuple[str, str]]:
+    """Store each item's thumbnail and preview under this attempt's names; return the names.
 
     On a storage error (a full disk) the files of this attempt are removed, the half-written
     one included: the names are this attempt's own, so nothing else can be lost.
     """
     written: dict[int, tuple[str, str]] = {}
     try:
-        for photo, item in decoded:
-            thumbnail_name, preview_name = rendition_names(photo, attempt)
+        for item in items:
+            assert item.renditions is not None
+            thumbnail_name, preview_name = rendition_names(item.photo, attempt)
             thumbnail, preview = item.renditions
-            written[photo.pk] = (
+            written[item.photo.pk] = (
                 default_storage.save(thumbnail_name, ContentFile(thumbnail)),
                 default_storage.save(preview_name, ContentFile(preview)),
             )
     except BaseException:
         _renditions_delete(
-            [name for photo, _ in decoded for name in rendition_names(photo, attempt)]
+            [name for item in items for name in rendition_names(item.photo, attempt)]
         )
         raise
     return written
@@ -253,58 +322,50 @@ def _unfinished_renditions(claim: Claim) -> list[str]:
 
 
 def _embedded_save(
-    decoded: list[tuple[Photo, PreparedPhoto]],
-    vectors,
+    items: list[Decoded],
     *,
     engine: Engine,
     claim: Claim | None,
     renditions: dict[int, tuple[str, str]],
 ) -> set[int]:
-    """Write the vectors, tags and state of a decoded batch, in one transaction, for the photos
+    """Write the vectors, tags and state of decoded items, in one transaction, for the items
     still held (by ``claim``, or still ready without one); return their ids."""
     model_id = engine.model_id
     now = timezone.now()
-    tags = vector_tags(vectors, model_id=model_id)
+    # An item's tags come from its one vector, or a video's from the mean of its moments.
+    tags = vector_tags(np.stack([_summary(item) for item in items]), model_id=model_id)
     rows = Photo.objects.filter(status=Photo.Status.READY) if claim is None else claim.held()
     with transaction.atomic():
         held = set(
             rows.select_for_update()
-            .filter(pk__in=[photo.pk for photo, _ in decoded])
+            .filter(pk__in=[item.photo.pk for item in items])
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        kept = [i for i, (photo, _) in enumerate(decoded) if photo.pk in held]
+        kept = [i for i, item in enumerate(items) if item.photo.pk in held]
+        for i in kept:  # moments of an earlier sampling that this one did not keep
+            item = items[i]
+            Embedding.objects.filter(photo_id=item.photo.pk, model_id=model_id).exclude(
+                frame_ms__in=[at for at, _ in item.frames]
+            ).delete()
         Embedding.objects.bulk_create(
             [
-                Embedding(photo_id=decoded[i][0].pk, model_id=model_id, vector=vectors[i])
+                Embedding(photo_id=items[i].photo.pk, model_id=model_id, frame_ms=at, vector=v)
                 for i in kept
+                for at, v in items[i].frames
             ],
             update_conflicts=True,
-            unique_fields=["photo", "model_id"],
+            unique_fields=["photo", "model_id", "frame_ms"],
             update_fields=["vector"],
         )
         if tags is not None:
             photo_tags_replace(
-                model_id=model_id, tags_by_photo={decoded[i][0].pk: tags[i] for i in kept}
+                model_id=model_id, tags_by_photo={items[i].photo.pk: tags[i] for i in kept}
             )
-        for photo, item in (decoded[i] for i in kept):
-            fields: dict[str, object] = {"updated_at": now}
-            if photo.pk in renditions:
-                thumbnail, preview = renditions[photo.pk]
-                metadata = item.decoded.metadata
-                fields.update(
-                    thumbnail=thumbnail,
-                    preview=preview,
-                    derived_bytes=sum(len(data) for data in item.renditions),
-                    width=item.decoded.width,
-                    height=item.decoded.height,
-                    taken_at=metadata.taken_at,
-                    taken_at_offset_minutes=metadata.taken_at_offset_minutes,
-                    camera_make=metadata.camera_make,
-                    camera_model=metadata.camera_model,
-                    latitude=metadata.latitude,
-                    longitude=metadata.longitude,
-                )
+        for item in (items[i] for i in kept):
+            fields: dict[str, object] = {"updated_at": now, **item.fields, **item.files}
+            if item.photo.pk in renditions:
+                fields["thumbnail"], fields["preview"] = renditions[item.photo.pk]
             if claim is not None:
                 fields.update(
                     status=Photo.Status.READY,
@@ -313,9 +374,15 @@ def _embedded_save(
                     claim_token=None,
                     lease_expires_at=None,
                 )
-            Photo.objects.filter(pk=photo.pk).update(**fields)
+            Photo.objects.filter(pk=item.photo.pk).update(**fields)
         search_choices_changed(photo_ids=sorted(held))  # cameras, tags
     return held
+
+
+def _summary(item: Decoded) -> np.ndarray:
+    vectors = np.stack([vector for _, vector in item.frames])
+    mean = vectors.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
 def _photo_fail(photo: Photo, *, reason: str, claim: Claim | None) -> bool:
@@ -393,11 +460,12 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
             Photo.objects.select_for_update(skip_locked=True)
             .filter(stalled)
             .order_by("queued_at")
-            .values_list("pk", "attempts")[:limit]
+            .values_list("pk", "attempts", "kind")[:limit]
         )
         max_attempts = settings.MEDIASEARCH_MAX_ATTEMPTS
-        given_up = [pk for pk, attempts in rows if attempts >= max_attempts]
-        ids = [pk for pk, attempts in rows if attempts < max_attempts]
+        given_up = [pk for pk, attempts, _ in rows if attempts >= max_attempts]
+        ids = [pk for pk, attempts, _ in rows if attempts < max_attempts]
+        kinds = {pk: kind for pk, _, kind in rows}
         Photo.objects.filter(pk__in=given_up).update(
             status=Photo.Status.FAILED,
             failure_reason=(
@@ -411,7 +479,7 @@ def photos_requeue_stalled(*, limit: int = 500) -> list[int]:
             status=Photo.Status.PENDING, queued_at=now, updated_at=now
         )
         for photo_id in ids:
-            dispatch.embed_photo(photo_id)
+            dispatch.embed_item(photo_id, kinds[photo_id])
     if given_up:
         logger.warning("gave up on photos %s after repeated unfinished attempts", given_up)
     if ids:
@@ -433,7 +501,7 @@ def photos_claimable(now) -> Q:
     )
 
 
-def _photos_claim(*, first: int, limit: int) -> Claim | None:
+def _photos_claim(*, first: int, limit: int, kind: str) -> Claim | None:
     """Move ``first`` and other waiting photos to processing under a new attempt's token and
     lease; return the claim, or None when this message has nothing to do.
 
@@ -451,7 +519,7 @@ def _photos_claim(*, first: int, limit: int) -> Claim | None:
     with transaction.atomic():
         rows = dict(
             Photo.objects.select_for_update(skip_locked=True)
-            .filter(photos_claimable(now))
+            .filter(photos_claimable(now), kind=kind)
             .order_by(Case(When(pk=first, then=0), default=1), "queued_at", "pk")
             .values_list("pk", "claim_token")[:limit]
         )

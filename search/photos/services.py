@@ -18,10 +18,8 @@ from django.utils import timezone
 from search import dispatch
 from search.models import Photo, photo_upload_to, rendition_names
 from search.photos.changes import search_choices_changed
-from workers.embedding.images import (
-    ImageDecodeError,
-    identify_format,
-)
+from workers.embedding.images import ImageDecodeError, identify_format
+from workers.embedding.video import identify_video
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +33,12 @@ class PhotoRejected(ValueError):
         self.reason = reason
 
 
-def too_big_reason() -> str:
-    """Why a file over ``MEDIASEARCH_MAX_UPLOAD_BYTES`` is refused (the upload page's script
+def too_big_reason(kind: str = "photo") -> str:
+    """Why a photo (or a video) over its size limit is refused (the upload page's script
     refuses such files before sending them, with these same words)."""
+    if kind == "video":
+        limit_mb = settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES // (1024 * 1024)
+        return f"the video is larger than the {limit_mb} MB limit"
     limit_mb = settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024)
     return f"the file is larger than the {limit_mb} MB limit"
 
@@ -55,14 +56,18 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
     Raises ``PhotoRejected`` for files that are not an image we accept.
     """
     name = display_filename(file.name)
-    if file.size is not None and file.size > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
-        raise PhotoRejected(name, too_big_reason())
-    try:
-        image_format = identify_format(
-            cast(BinaryIO, file), max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS
-        )
-    except ImageDecodeError as exc:
-        raise PhotoRejected(name, str(exc)) from None
+    if file.size is not None and file.size > max(
+        settings.MEDIASEARCH_MAX_UPLOAD_BYTES, settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES
+    ):
+        raise PhotoRejected(name, too_big_reason())  # too big for anything: read no further
+    kind, media_format = _media_identify(name, file)
+    limit = (
+        settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES
+        if kind == Photo.Kind.VIDEO
+        else settings.MEDIASEARCH_MAX_UPLOAD_BYTES
+    )
+    if (file.size or 0) > limit:
+        raise PhotoRejected(name, too_big_reason(kind))
 
     digest = _sha256(file)
     existing = Photo.objects.filter(owner=owner, sha256=digest).first()
@@ -74,14 +79,15 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
         original_filename=name,
         size_bytes=file.size or 0,
         sha256=digest,
-        image_format=image_format,
+        image_format=media_format,
+        kind=kind,
         queued_at=timezone.now(),
     )
     _original_store(photo, file, name)
     try:
         with transaction.atomic():
             photo.save()
-            dispatch.embed_photo(photo.pk)
+            dispatch.embed_item(photo.pk, photo.kind)
     except IntegrityError:
         # The same bytes arrived twice at once; the other request stored them first.
         photo.file.delete(save=False)
@@ -91,6 +97,24 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
         photo.file.delete(save=False)
         raise
     return PhotoCreateResult(photo=photo, created=True)
+
+
+def _media_identify(name: str, file: File) -> tuple[str, str]:
+    """The kind and format of an upload, from its first bytes (never its name): an image of
+    the allowlist, or a video container. Raises ``PhotoRejected`` for anything else."""
+    source = cast(BinaryIO, file)
+    try:
+        return Photo.Kind.PHOTO, identify_format(
+            source, max_pixels=settings.MEDIASEARCH_MAX_IMAGE_PIXELS
+        )
+    except ImageDecodeError as exc:
+        source.seek(0)
+        video = identify_video(source)
+        if video is None:
+            if (file.size or 0) > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
+                raise PhotoRejected(name, too_big_reason()) from None  # as the page says
+            raise PhotoRejected(name, str(exc)) from None
+        return Photo.Kind.VIDEO, video.upper()
 
 
 def _original_store(photo: Photo, file: File, name: str) -> None:

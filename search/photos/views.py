@@ -7,11 +7,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from search.albums.forms import AddToAlbumForm
@@ -29,8 +29,8 @@ from search.photos.selectors import (
 )
 from search.photos.services import UploadReport, photos_create_many, photos_delete, too_big_reason
 from search.retrieval.query import Strictness
-from search.retrieval.selectors import SearchError, photo_search
-from search.retrieval.tiles import result_tiles
+from search.retrieval.selectors import SearchError, photo_search, query_moments
+from search.retrieval.tiles import clock, result_tiles
 from search.tags.selectors import photo_tags_for
 from search.web.pages import ids_from, prefers_json, redirect_back
 from workers.active_engine import get_engine
@@ -57,6 +57,7 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
     own_albums = (
         Album.objects.filter(owner_id=request.user.pk) if photo.owner == request.user else []
     )
+    video = photo.kind == Photo.Kind.VIDEO
     return render(
         request,
         "search/photo_detail.html",
@@ -67,8 +68,38 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "similar": result_tiles(similar) if similar is not None else None,
             "add_form": AddToAlbumForm(albums=own_albums) if own_albums else None,
             "is_owner": photo.owner == request.user,
+            **(_video_context(request, photo) if video else {}),
         },
     )
+
+
+def _video_context(request: HttpRequest, video: Photo) -> dict:
+    """Where the player starts (``?t=`` seconds, from a search result) and, for the query the
+    page was opened from (``?q=``), the video's moments that match it best."""
+    try:
+        start = max(0.0, float(request.GET.get("t", "0")))
+    except ValueError:
+        start = 0.0
+    if start != start or start > 10**7:  # NaN, or no video is that long
+        start = 0.0
+    query = request.GET.get("q", "").strip()[:500]
+    moments = []
+    if query and video.status == Photo.Status.READY and "\x00" not in query:
+        moments = [
+            {
+                "seconds": moment.time_ms / 1000,
+                "clock": clock(moment.time_ms),
+                "score": moment.score,
+            }
+            for moment in query_moments(video=video, text=query)
+        ]
+    return {
+        "video": True,
+        "start": start,
+        "query": query,
+        "moments": moments,
+        "duration": clock(video.duration_ms or 0),
+    }
 
 
 @login_required
@@ -99,6 +130,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "max_bytes": settings.MEDIASEARCH_MAX_UPLOAD_BYTES,
+            "max_video_bytes": settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES,
+            "too_big_video": too_big_reason("video"),
             "max_mb": settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024),
             "accepted_formats": ACCEPTED_FORMATS_TEXT,
             "too_big": too_big_reason(),
@@ -180,8 +213,10 @@ def photos_delete_confirm(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
-def photo_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+@require_safe  # HEAD too: a player asks for the size and Accept-Ranges before it seeks
+def photo_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
     """Originals and thumbnails, only to those who may see the photo; never a public path."""
     photo = get_object_or_404(photos_visible_to(request.user), pk=pk)
-    return photo_file_response(photo=photo, kind=kind, download=request.GET.get("download") == "1")
+    return photo_file_response(
+        request, photo=photo, kind=kind, download=request.GET.get("download") == "1"
+    )

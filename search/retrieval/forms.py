@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 
 from search.retrieval.choices import SearchChoices
-from search.retrieval.query import SearchFilters, Sort, Strictness
+from search.retrieval.query import Media, SearchFilters, Sort, Strictness
 from workers.embedding.images import ImageDecodeError, decode_image
 
 QUERY_HELP = (
@@ -74,6 +74,15 @@ class SearchForm(forms.Form):
     )
     album = forms.TypedChoiceField(label="Album", coerce=int, empty_value=None, required=False)
     tag = forms.ChoiceField(label="Tag", required=False)
+    show = forms.ChoiceField(
+        label="Show",
+        choices=[
+            (Media.BOTH, "Photos and videos"),
+            (Media.PHOTOS, "Photos"),
+            (Media.VIDEOS, "Videos"),
+        ],
+        required=False,
+    )
     owner = forms.TypedChoiceField(
         label="Uploaded by", coerce=int, empty_value=None, required=False
     )
@@ -118,6 +127,7 @@ class SearchForm(forms.Form):
             owner_id=data.get("owner"),
             album_id=data.get("album"),
             tag=data.get("tag") or "",
+            media=Media(data.get("show") or Media.BOTH),
         )
 
     @property
@@ -130,7 +140,10 @@ class SearchForm(forms.Form):
 
     @property
     def filter_names(self) -> list[str]:
-        return ["taken_after", "taken_before", "camera", "has_location", "album", "tag", "owner"]
+        return [
+            "show", "taken_after", "taken_before", "camera", "has_location", "album", "tag",
+            "owner",
+        ]  # fmt: skip
 
 
 class ImageSearchForm(SearchForm):

@@ -95,6 +95,14 @@ class Strictness(StrEnum):
     STRICT = "strict"
 
 
+class Media(StrEnum):
+    """Which kinds of item a search returns (``BOTH``: photos and videos in one ranking)."""
+
+    BOTH = ""
+    PHOTOS = "photos"
+    VIDEOS = "videos"
+
+
 class Sort(StrEnum):
     RELEVANCE = "relevance"
     TAKEN_NEWEST = "taken_newest"
@@ -112,6 +120,7 @@ class SearchFilters:
     owner_id: int | None = None  # staff only: photos uploaded by this user
     album_id: int | None = None
     tag: str = ""
+    media: Media = Media.BOTH
 
     @property
     def is_empty(self) -> bool:

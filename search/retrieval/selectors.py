@@ -23,6 +23,7 @@ from search.models import Embedding, Photo, PhotoTag, SearchLog
 from search.photos.selectors import visibility
 from search.retrieval.query import (
     NO_FILTERS,
+    Media,
     SearchFilters,
     Sort,
     Strictness,
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 class SearchHit:
     photo: Photo
     score: float  # cosine similarity, 1.0 = same direction
+    moment_ms: int = 0  # for a video: where its best-matching moment is
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Ranked:
     photo_id: int
     score: float
     taken_at: datetime | None
+    moment_ms: int = 0  # a video's best moment (its keyframe nearest the query)
 
 
 class SearchHits(Sequence[SearchHit]):
@@ -88,7 +91,7 @@ class SearchHits(Sequence[SearchHit]):
     def _load(ranked: Sequence[Ranked]) -> list[SearchHit]:
         photos = Photo.objects.in_bulk([row.photo_id for row in ranked])
         return [
-            SearchHit(photo=photos[row.photo_id], score=row.score)
+            SearchHit(photo=photos[row.photo_id], score=row.score, moment_ms=row.moment_ms)
             for row in ranked
             if row.photo_id in photos
         ]
@@ -225,12 +228,14 @@ def text_embedding(text: str, *, engine: ClipEngine) -> np.ndarray:
 
 
 def stored_vector(*, photo: Photo, model_id: str) -> np.ndarray | None:
-    vector = (
-        Embedding.objects.filter(photo=photo, model_id=model_id)
-        .values_list("vector", flat=True)
-        .first()
+    """A photo's vector; for a video, the mean of its moments' (what "find similar" looks for)."""
+    vectors = list(
+        Embedding.objects.filter(photo=photo, model_id=model_id).values_list("vector", flat=True)
     )
-    return None if vector is None else np.asarray(vector, dtype=np.float32)
+    if not vectors:
+        return None
+    mean = np.mean([np.asarray(vector, dtype=np.float32) for vector in vectors], axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -280,14 +285,60 @@ def photos_nearest(
         # Relaxed order: index results come back nearly sorted (pgvector's docs); which rows
         # they are is still the SQL's ORDER BY and LIMIT. The sort below makes it strict.
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        # Ids, distances and dates only: vectors and whole rows are for the page to load.
-        rows = list(queryset.values_list("photo_id", "distance", "photo__taken_at")[:limit])
-    rows.sort(key=lambda row: (row[1], row[0]))
-    ranked = [
-        Ranked(photo_id=photo_id, score=1.0 - float(distance), taken_at=taken_at)
-        for photo_id, distance, taken_at in rows
-    ]
-    return Nearest(hits=SearchHits(ranked), exact=exact)
+        # Ids, distances and dates only: vectors and whole rows are for the page to load. A
+        # video has a row per keyframe: ask for more rows when videos may be among them.
+        fetch = limit * (settings.MEDIASEARCH_SEARCH_FRAME_OVERFETCH if _has_videos() else 1)
+        rows = list(
+            queryset.values_list("photo_id", "distance", "photo__taken_at", "frame_ms")[:fetch]
+        )
+    rows.sort(key=lambda row: (row[1], row[0], row[3]))
+    ranked, seen = [], set()
+    for photo_id, distance, taken_at, frame_ms in rows:
+        if photo_id in seen:
+            continue  # a video once, at its best moment
+        seen.add(photo_id)
+        ranked.append(
+            Ranked(
+                photo_id=photo_id,
+                score=1.0 - float(distance),
+                taken_at=taken_at,
+                moment_ms=frame_ms,
+            )
+        )
+    return Nearest(hits=SearchHits(ranked[:limit]), exact=exact)
+
+
+def _has_videos() -> bool:
+    return Photo.objects.filter(kind=Photo.Kind.VIDEO, status=Photo.Status.READY).exists()
+
+
+@dataclass(frozen=True)
+class Moment:
+    time_ms: int
+    score: float
+
+
+def query_moments(*, video: Photo, text: str, limit: int = 8) -> list[Moment]:
+    """The moments of ``video`` that best match a text query (its parsed description)."""
+    engine = get_engine()
+    parsed = parse_query(text)
+    if not parsed.positive:
+        return []
+    vector = text_embedding(parsed.positive, engine=engine)
+    return video_moments(video=video, vector=vector, model_id=engine.model_id, limit=limit)
+
+
+def video_moments(*, video: Photo, vector, model_id: str, limit: int = 8) -> list[Moment]:
+    """The keyframes of ``video`` nearest to ``vector``, best first (an exact scan: a video has
+    at most ``MEDIASEARCH_VIDEO_MAX_FRAMES``)."""
+    query = Cast(Value(_vector_literal(vector)), VectorField(dimensions=len(vector)))
+    rows = (
+        Embedding.objects.filter(photo=video, model_id=model_id)
+        .annotate(distance=CosineDistance("vector", query))
+        .order_by("distance", "frame_ms")
+        .values_list("frame_ms", "distance")[:limit]
+    )
+    return [Moment(time_ms=at, score=1.0 - float(distance)) for at, distance in rows]
 
 
 def _photo_filters(filters: SearchFilters, model_id: str, prefix: str = "") -> Q:
@@ -306,6 +357,10 @@ def _photo_filters(filters: SearchFilters, model_id: str, prefix: str = "") -> Q
         conditions &= Q(**{f"{prefix}owner_id": filters.owner_id})
     if filters.album_id is not None:
         conditions &= Q(**{f"{prefix}albums": filters.album_id})
+    if filters.media == Media.VIDEOS:
+        conditions &= Q(**{f"{prefix}kind": Photo.Kind.VIDEO})
+    elif filters.media == Media.PHOTOS:
+        conditions &= ~Q(**{f"{prefix}kind": Photo.Kind.VIDEO})
     if filters.tag:
         tagged = PhotoTag.objects.filter(model_id=model_id, name=filters.tag).values("photo_id")
         conditions &= Q(**{f"{prefix}pk__in": tagged})

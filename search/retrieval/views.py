@@ -87,7 +87,9 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
             "image_form": form if image_query else None,
             "outcome": outcome,
             "page": page,
-            "tiles": result_tiles(page.object_list) if page is not None else [],
+            "tiles": result_tiles(page.object_list, query=request.GET.get("q", "").strip())
+            if page is not None
+            else [],
             "error": error,
             "similar_to": similar_to,
             "image_query": image_query,

@@ -75,6 +75,10 @@ class RetagResult:
     changed: int  # of those, photos whose tag names changed
 
 
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
 def photos_retag(
     *, model_id: str, photo_ids: Iterable[int] | None = None, batch_size: int = 500
 ) -> RetagResult:
@@ -102,20 +106,29 @@ def photos_retag(
     after = 0
     while True:
         with transaction.atomic():
+            ids = list(
+                vectors.filter(photo_id__gt=after)
+                .values_list("photo_id", flat=True)
+                .distinct()[:batch_size]
+            )
+            if not ids:
+                break
             rows = list(
                 vectors.select_for_update()
-                .filter(photo_id__gt=after)
-                .values_list("photo_id", "vector")[:batch_size]
+                .filter(photo_id__in=ids)
+                .values_list("photo_id", "vector")
             )
-            if not rows:
-                break
-            tags = tagger.tags(np.stack([vector for _, vector in rows]), min_score=minimum)
+            # A video has a vector per moment; its tags come from their mean, as when embedded.
+            by_photo: dict[int, list[np.ndarray]] = {}
+            for photo_id, vector in rows:
+                by_photo.setdefault(photo_id, []).append(np.asarray(vector, dtype=np.float32))
+            summaries = [_unit(np.mean(group, axis=0)) for group in by_photo.values()]
+            tags = tagger.tags(np.stack(summaries), min_score=minimum)
             changed += photo_tags_replace(
-                model_id=model_id,
-                tags_by_photo={photo_id: t for (photo_id, _), t in zip(rows, tags, strict=True)},
+                model_id=model_id, tags_by_photo=dict(zip(by_photo, tags, strict=True))
             )
-        photos += len(rows)
-        after = rows[-1][0]
+        photos += len(ids)
+        after = ids[-1]
     if changed:
         search_choices_changed()  # the tag filter's names and counts
     return RetagResult(photos=photos, changed=changed)

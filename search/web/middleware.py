@@ -49,7 +49,7 @@ class ApiErrorsAsJsonMiddleware:
     that the path does not take (ninja answers 405 in plain text), Django's 400 page, a 403 of
     the CSRF check."""
 
-    KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+    KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Content-Range", "Accept-Ranges")
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -24,6 +24,10 @@
 
   const maxBytes = Number(form.dataset.maxBytes);
   const tooBig = form.dataset.tooBig;
+  // Videos have their own limit; the browser's type (from the name) is only a first guess,
+  // the server sniffs the content and checks again.
+  const maxVideoBytes = Number(form.dataset.maxVideoBytes);
+  const tooBigVideo = form.dataset.tooBigVideo;
   const statusUrl = form.dataset.statusUrl;
   const photosUrl = form.dataset.photosUrl;
   const uploadUrl = form.action;
@@ -161,7 +165,8 @@
       pump();
     });
     items.push(item);
-    if (file.size > maxBytes) refuse(item, tooBig);
+    const video = file.type.startsWith("video/");
+    if (file.size > (video ? maxVideoBytes : maxBytes)) refuse(item, video ? tooBigVideo : tooBig);
     show(item);
     progressSection.hidden = false;
     pump();

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.browser
 
 NOT_AN_IMAGE = (
     "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
-    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
+    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
+    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
 )
 TOO_BIG = "the file is larger than the 100 MB limit"  # the app's default limit
 DAMAGED = "the image data is damaged or incomplete"

@@ -1,7 +1,8 @@
 """Image decoding for the pipeline: one allowlist of formats, one error type with a reason.
 
-Plain Python, Pillow and (for resizing) torchvision, no Django. Every failure a user's file can
-cause surfaces as ``ImageDecodeError`` whose message is fit to show that user.
+Plain Python, Pillow, LibRaw (camera RAW, in ``raw.py``) and (for resizing) torchvision, no
+Django. Every failure a user's file can cause surfaces as ``ImageDecodeError`` whose message is
+fit to show that user.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from struct import error as struct_error
 from typing import BinaryIO
@@ -17,6 +18,8 @@ from typing import BinaryIO
 import numpy as np
 import pillow_heif
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from workers.embedding.raw import RawDecodeError, decode_raw, raw_format, raw_size
 
 # HEIC/HEIF photos from phones; AVIF is built into Pillow.
 pillow_heif.register_heif_opener()
@@ -51,13 +54,24 @@ IMAGE_FORMATS: tuple[ImageFormat, ...] = (
     ImageFormat("JPEG2000", "JPEG 2000", "image/jp2", ".jp2"),
     # PBM, PGM and PPM, binary or plain (P1-P6); see _open for the rest of Pillow's "PPM".
     ImageFormat("PPM", "Netpbm PNM/PBM/PGM/PPM", "image/x-portable-anymap", ".pnm"),
+    # Camera RAW, decoded by LibRaw (raw.py), never by Pillow: Pillow would open most of these
+    # as a TIFF of their tiny thumbnail.
+    ImageFormat("DNG", "DNG", "image/x-adobe-dng", ".dng"),
+    ImageFormat("CR2", "Canon CR2", "image/x-canon-cr2", ".cr2"),
+    ImageFormat("CR3", "Canon CR3", "image/x-canon-cr3", ".cr3"),
+    ImageFormat("NEF", "Nikon NEF", "image/x-nikon-nef", ".nef"),
+    ImageFormat("ARW", "Sony ARW", "image/x-sony-arw", ".arw"),
+    ImageFormat("RAF", "Fujifilm RAF", "image/x-fuji-raf", ".raf"),
+    ImageFormat("ORF", "Olympus ORF", "image/x-olympus-orf", ".orf"),
+    ImageFormat("RW2", "Panasonic RW2", "image/x-panasonic-rw2", ".rw2"),
 )
+RAW_FORMATS = ("DNG", "CR2", "CR3", "NEF", "ARW", "RAF", "ORF", "RW2")
 ALLOWED_FORMATS = tuple(entry.name for entry in IMAGE_FORMATS)
 # What a refusal lists, each name once.
 ACCEPTED_FORMATS_TEXT = ", ".join(dict.fromkeys(entry.label for entry in IMAGE_FORMATS))
 _NOT_SUPPORTED = f"not a supported image (accepted: {ACCEPTED_FORMATS_TEXT})"
-# MPO has no opener of its own: the JPEG one returns it.
-_OPENERS = tuple(name for name in ALLOWED_FORMATS if name != "MPO")
+# MPO has no opener of its own: the JPEG one returns it. RAW is LibRaw's.
+_OPENERS = tuple(name for name in ALLOWED_FORMATS if name != "MPO" and name not in RAW_FORMATS)
 _BY_NAME = {entry.name: entry for entry in IMAGE_FORMATS}
 
 
@@ -114,11 +128,26 @@ def identify_format(source: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -
     """
     position = source.tell()
     try:
+        kind = _raw_format(source)
+        if kind is not None:
+            try:
+                width, height = raw_size(source)
+            except RawDecodeError as exc:
+                raise ImageDecodeError(str(exc)) from None
+            _check_pixels(width, height, max_pixels)
+            return kind
         with _open(source) as image:
             _check_size(image, max_pixels)
             return str(image.format)
     finally:
         source.seek(position)
+
+
+def _raw_format(source: BinaryIO) -> str | None:
+    try:
+        return raw_format(source)
+    except RawDecodeError as exc:
+        raise ImageDecodeError(f"{exc} (accepted: {ACCEPTED_FORMATS_TEXT})") from None
 
 
 def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -142,6 +171,9 @@ def decode_photo(
     """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
+    kind = _raw_format(source)
+    if kind is not None:
+        return _decode_raw(source, kind, max_pixels=max_pixels, min_side=min_side)
     with _open(source) as image:
         _check_size(image, max_pixels)
         try:
@@ -172,6 +204,44 @@ def decode_photo(
             Image.DecompressionBombError,
         ) as exc:
             raise ImageDecodeError(f"the image data is damaged or incomplete ({exc})") from exc
+
+
+def _decode_raw(source: BinaryIO, kind: str, *, max_pixels: int, min_side: int) -> DecodedPhoto:
+    try:
+        picture = decode_raw(source, min_side=min_side, max_pixels=max_pixels)
+    except RawDecodeError as exc:
+        raise ImageDecodeError(str(exc)) from exc
+    metadata = _merged(*(_metadata_from_exif(exif) for exif in picture.exif))
+    if metadata.taken_at is None and picture.timestamp is not None:
+        # LibRaw's own date (CR3 keeps it outside any EXIF we read): local time, zone unknown.
+        taken_at, _ = _taken_at(f"{picture.timestamp:%Y:%m:%d %H:%M:%S}", None)
+        metadata = _merged(metadata, PhotoMetadata(taken_at=taken_at))
+    return DecodedPhoto(
+        image=picture.image,
+        metadata=metadata,
+        format=kind,
+        width=picture.width,
+        height=picture.height,
+    )
+
+
+def _merged(*candidates: PhotoMetadata) -> PhotoMetadata:
+    """Each field from the first candidate that knows it (the date and its zone together)."""
+    merged = PhotoMetadata()
+    for candidate in candidates:
+        if merged.taken_at is None and candidate.taken_at is not None:
+            merged = replace(
+                merged,
+                taken_at=candidate.taken_at,
+                taken_at_offset_minutes=candidate.taken_at_offset_minutes,
+            )
+        if not merged.camera_make and not merged.camera_model:
+            merged = replace(
+                merged, camera_make=candidate.camera_make, camera_model=candidate.camera_model
+            )
+        if merged.latitude is None and candidate.latitude is not None:
+            merged = replace(merged, latitude=candidate.latitude, longitude=candidate.longitude)
+    return merged
 
 
 def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
@@ -225,9 +295,16 @@ def _exif_transpose(image: Image.Image) -> Image.Image:
 def read_metadata(image: Image.Image) -> PhotoMetadata:
     """Date taken, camera and position from EXIF; anything unreadable is left unknown."""
     try:
+        exif = image.getexif()
+    except Exception:  # corrupt EXIF comes in every shape; metadata is never worth a failure
+        return PhotoMetadata()
+    return _metadata_from_exif(exif)
+
+
+def _metadata_from_exif(exif: Image.Exif) -> PhotoMetadata:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about the corrupt EXIF we tolerate
-            exif = image.getexif()
             details = exif.get_ifd(ExifTags.IFD.Exif)
             gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
     except Exception:  # corrupt EXIF comes in every shape; metadata is never worth a failure
@@ -314,7 +391,10 @@ def _open(source: BinaryIO) -> Image.Image:
 
 
 def _check_size(image: Image.Image, max_pixels: int) -> None:
-    width, height = image.size
+    _check_pixels(*image.size, max_pixels)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageDecodeError("the image has no pixels")
     if width * height > max_pixels:

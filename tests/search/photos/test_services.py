@@ -69,7 +69,8 @@ def test_one_bad_file_does_not_stop_the_others(alice):
     assert [photo.original_filename for photo in report.created] == ["one.jpg", "two.png"]
     assert report.rejected == [
         "page.html: not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, "
-        "HEIC/HEIF, AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
+        "HEIC/HEIF, AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
+        "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
     ]
     assert Photo.objects.count() == 2
 

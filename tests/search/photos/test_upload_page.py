@@ -26,7 +26,8 @@ BROWSER_FORM = {
 }
 NOT_AN_IMAGE = (
     "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
-    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM)"
+    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
+    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
 )
 
 

@@ -120,6 +120,7 @@ PHOTO_URLS = [
     "search:photo_thumbnail",
     "search:photo_preview",
     "search:photo_original",
+    "search:photo_playable",
 ]
 
 
