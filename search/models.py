@@ -29,6 +29,11 @@ def playable_name(photo: "Photo", attempt: uuid.UUID) -> str:
     return f"playable/{photo.owner_id}/{photo.pk}/{attempt.hex}.mp4"
 
 
+def attempt_files(photo: "Photo", attempt: uuid.UUID) -> tuple[str, ...]:
+    """Every file one attempt at processing ``photo`` may have written."""
+    return (*rendition_names(photo, attempt), playable_name(photo, attempt))
+
+
 def thumbnail_upload_to(photo: "Photo", filename: str) -> str:
     return rendition_names(photo, uuid.uuid4())[0]
 

@@ -26,7 +26,7 @@ from search.ingest.decoded import Decoded
 from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
 from search.ingest.pipeline import pipeline_is_paused
 from search.ingest.videos import video_decoded
-from search.models import Embedding, Photo, rendition_names
+from search.models import Embedding, Photo, attempt_files, rendition_names
 from search.photos.changes import search_choices_changed
 from search.retrieval.vector_index import ensure_vector_index
 from search.tags.services import photo_tags_replace, vector_tags
@@ -317,7 +317,7 @@ def _renditions_delete(names: list[str]) -> None:
 def _unfinished_renditions(claim: Claim) -> list[str]:
     by_pk = {photo.pk: photo for photo in claim.photos}
     return [
-        name for pk, token in claim.unfinished.items() for name in rendition_names(by_pk[pk], token)
+        name for pk, token in claim.unfinished.items() for name in attempt_files(by_pk[pk], token)
     ]
 
 

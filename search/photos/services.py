@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from search import dispatch
-from search.models import Photo, photo_upload_to, rendition_names
+from search.models import Photo, attempt_files, photo_upload_to
 from search.photos.changes import search_choices_changed
 from workers.embedding.images import ImageDecodeError, identify_format
 from workers.embedding.video import identify_video
@@ -214,7 +214,7 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
             (photo.thumbnail.storage, name)
             for photo in photos
             if photo.claim_token is not None
-            for name in rendition_names(photo, photo.claim_token)
+            for name in attempt_files(photo, photo.claim_token)
         ]
         deleted = [photo.pk for photo in photos]
         search_choices_changed(photo_ids=deleted)  # while it can still see who saw them

@@ -111,7 +111,7 @@ def assert_no_stray_files(settings) -> None:
     stored = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     named = sorted(
         name
-        for row in Photo.objects.values_list("file", "thumbnail", "preview")
+        for row in Photo.objects.values_list("file", "thumbnail", "preview", "playable")
         for name in row
         if name
     )
@@ -346,3 +346,62 @@ def test_a_full_disk_under_the_worker_leaves_no_partial_renditions_and_recovers(
             kept.add(field.name)
         assert photo.derived_bytes == sizes
     assert rendition_files(settings.MEDIA_ROOT) == kept  # no orphans from the failed tries
+
+
+def test_worker_killed_during_a_video_finishes_it_exactly_once(celery_processes, alice, settings):
+    """kill -9 while the video worker transcodes and samples a video; the next worker takes it
+    again once the lease runs out: ready once, one vector row per moment, no stray file."""
+    import io
+
+    from workers.embedding.demo.scenes import Scene
+    from workers.embedding.demo.videos import render_video
+
+    colours = ["red", "blue", "green", "orange", "purple", "yellow"]
+    story = [
+        (
+            2.0,
+            Scene(
+                shape="star",
+                colour=c,
+                count=1,
+                size="large",
+                position="middle",
+                background="white",
+                pattern="plain",
+                layout_seed=i,
+            ),
+        )
+        for i, c in enumerate(colours * 4)
+    ]
+    data = io.BytesIO()
+    render_video(data, story, size=(640, 480), fps=24, codec="hevc", container="mov")
+    video = photo_create(
+        owner=alice, file=upload_file("long.mov", data.getvalue(), "video/quicktime")
+    ).photo
+    photos = photos_for(alice, 4, size=(320, 240))  # and photos, which end ready too
+    worker = celery_processes.worker(**FAST_RECOVERY)
+    celery_processes.beat(**FAST_RECOVERY)
+
+    wait_for(
+        lambda: Photo.objects.filter(pk=video.pk, status="processing").exists(),
+        timeout=60,
+        interval=0.01,
+    )
+    celery_processes.kill(worker)
+    assert Photo.objects.get(pk=video.pk).status == "processing", "it should die mid-video"
+
+    celery_processes.worker(**FAST_RECOVERY)
+
+    everything = [video, *photos]
+    ids = [item.pk for item in everything]
+    wait_for(
+        lambda: Photo.objects.filter(pk__in=ids, status="ready").count() == len(ids),
+        timeout=180,
+        message="the video or the photos did not become ready after the kill",
+    )
+    video.refresh_from_db()
+    assert video.attempts == 2
+    moments = list(Embedding.objects.filter(photo=video).values_list("model_id", "frame_ms"))
+    assert len(moments) == len(set(moments)) >= len(story) // 2
+    assert video.playable and video.thumbnail
+    assert_no_stray_files(settings)
