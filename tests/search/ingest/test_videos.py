@@ -170,3 +170,50 @@ def test_an_html_file_named_like_a_video_is_refused_at_upload(alice):
         )
     assert "not" in refused.value.reason
     assert not Photo.objects.exists()
+
+
+def test_text_finds_held_out_videos_at_the_right_moment(alice):
+    """Recall@5 of text -> video through the full stack, on videos of held-out scenes: the
+    right video among the first five, its best moment within one sampling gap of the scene."""
+    import random
+
+    from django.conf import settings
+
+    from workers.embedding.demo.scenes import caption, random_scene
+
+    rng = random.Random(15)
+    truth = []  # (video, caption, start s, end s)
+    for index in range(16):  # five results of sixteen: a guess finds a third
+        scenes = [
+            (rng.choice([3.0, 4.0, 5.0]), random_scene(rng, split="heldout")) for _ in range(3)
+        ]
+        out = io.BytesIO()
+        render_video(out, scenes, size=(160, 160), fps=5)
+        video = photo_create(
+            owner=alice, file=upload_file(f"v{index}.mp4", out.getvalue(), "video/mp4")
+        ).photo
+        assert embed_video(video) == Photo.Status.READY
+        start = 0.0
+        for seconds, shown in scenes:
+            truth.append((video.pk, caption(shown, rng), start, start + seconds))
+            start += seconds
+
+    gap = settings.MEDIASEARCH_VIDEO_MIN_GAP
+    found = at_moment = first = 0
+    for video_id, text, start, end in truth:
+        hits = photo_search(
+            user=alice,
+            text=text,
+            strictness=Strictness.ALL,
+            filters=SearchFilters(media=Media.VIDEOS),
+        ).hits[:5]
+        hit = next((hit for hit in hits if hit.photo.pk == video_id), None)
+        if hit is not None:
+            found += 1
+            first += hits[0].photo.pk == video_id
+            at_moment += start - gap <= hit.moment_ms / 1000 <= end + gap
+    recall = found / len(truth)
+    print(f"text->video recall@5 {recall:.2f}, @1 {first / len(truth):.2f}, "
+          f"at the moment {at_moment}/{found}")  # fmt: skip
+    assert recall >= 0.9
+    assert at_moment >= 0.9 * found
