@@ -9,6 +9,7 @@ from PIL import Image
 
 from search.photos.services import photo_create
 from workers.embedding.demo.scenes import caption, random_scene, scene_jpeg, scene_variant
+from workers.embedding.demo.videos import render_video
 
 CAMERAS = [("Canon", "EOS R6"), ("FUJIFILM", "X100V"), ("Apple", "iPhone 15")]
 EXIF_IFD, MAKE, MODEL, DATE_TAKEN = 0x8769, 0x010F, 0x0110, 0x9003
@@ -26,8 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--owner", default="admin", help="user name to upload as")
         parser.add_argument("--count", type=int, default=300)
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--videos", type=int, default=4, help="also this many generated demo videos"
+        )
 
-    def handle(self, *args, owner: str, count: int, seed: int, **options):
+    def handle(self, *args, owner: str, count: int, seed: int, videos: int = 4, **options):
         try:
             user = get_user_model().objects.get_by_natural_key(owner)
         except get_user_model().DoesNotExist:
@@ -46,11 +50,35 @@ class Command(BaseCommand):
             data = _with_exif(scene_jpeg(scene, rng), rng)
             upload = SimpleUploadedFile(f"demo-{index:03d}-{words}.jpg", data)
             created += photo_create(owner=user, file=upload).created
+        made_videos = sum(
+            photo_create(owner=user, file=upload).created for upload in _demo_videos(videos, rng)
+        )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Queued {created} demo photos for {owner} ({count - created} were already there)."
+                f"Queued {created} demo photos for {owner} ({count - created} were already there)"
+                f" and {made_videos} demo videos."
             )
         )
+
+
+def _demo_videos(count: int, rng: random.Random):
+    """Short videos of demo scenes, one after another at known times (named in the file name:
+    "a red star" should land on the second where the red star appears)."""
+    for index in range(count):
+        scenes = [(float(rng.choice([3, 4, 5])), random_scene(rng, split="any")) for _ in range(4)]
+        taken = datetime(2019, 1, 1) + timedelta(minutes=rng.randrange(6 * 365 * 24 * 60))
+        data = io.BytesIO()
+        render_video(
+            data,
+            scenes,
+            size=(320, 240),
+            metadata={"creation_time": taken.strftime("%Y-%m-%dT%H:%M:%S.000000Z")},
+        )
+        start, parts = 0.0, []
+        for seconds, scene in scenes:
+            parts.append(f"{scene.colour}-{scene.shape}-at-{int(start)}s")
+            start += seconds
+        yield SimpleUploadedFile(f"demo-video-{index}-{'-'.join(parts)}.mp4"[:200], data.getvalue())
 
 
 def _with_exif(jpeg: bytes, rng: random.Random) -> bytes:

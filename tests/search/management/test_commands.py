@@ -41,10 +41,12 @@ def test_demo_gallery_has_dates_cameras_and_pictures_of_the_same_thing(alice):
     from search.models import Photo
     from tests.pipeline import embed_waiting
 
-    call_command("load_demo_gallery", owner="alice", count=8)
-    call_command("load_demo_gallery", owner="alice", count=8)  # safe to run twice
+    call_command("load_demo_gallery", owner="alice", count=8, videos=1)
+    call_command("load_demo_gallery", owner="alice", count=8, videos=1)  # safe to run twice
 
-    photos = list(Photo.objects.filter(owner=alice).order_by("original_filename"))
+    videos = list(Photo.objects.filter(owner=alice, kind="video"))
+    assert len(videos) == 1 and videos[0].original_filename.startswith("demo-video-0-")
+    photos = list(Photo.objects.filter(owner=alice, kind="photo").order_by("original_filename"))
     assert len(photos) == 8
     assert embed_waiting() == {photo.pk: Photo.Status.READY for photo in photos}
     for photo in photos:
