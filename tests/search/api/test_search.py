@@ -294,3 +294,33 @@ def test_nul_in_a_search_parameter_is_422_not_500(api, alice_token, field):
             f"{field}: Value error, Null characters are not allowed.",
         )
     assert not SearchLog.objects.exists()
+
+
+def test_a_video_comes_back_once_with_its_best_moment_and_the_show_filter(
+    api, alice, alice_token, library
+):
+    import io
+
+    from tests.search.ingest.test_videos import STORY, embed_video
+    from workers.embedding.demo.videos import render_video
+
+    out = io.BytesIO()
+    render_video(out, STORY)
+    video = photo_create(owner=alice, file=upload_file("clip.mp4", out.getvalue())).photo
+    assert embed_video(video) == Photo.Status.READY
+
+    query = {"q": "a red star", "strictness": "all"}
+    hits = api.get("/api/search", token=alice_token, query=query).json()["hits"]
+    videos = [hit for hit in hits if hit["photo"]["kind"] == "video"]
+    assert [hit["photo"]["id"] for hit in videos] == [video.pk]  # once
+    assert 3000 <= videos[0]["moment_ms"] < 6000
+    assert videos[0]["photo"]["duration_ms"] == pytest.approx(9000, abs=200)
+    assert all(hit["moment_ms"] is None for hit in hits if hit["photo"]["kind"] == "photo")
+
+    only_videos = ids(api.get("/api/search", token=alice_token, query={**query, "show": "videos"}))
+    only_photos = ids(api.get("/api/search", token=alice_token, query={**query, "show": "photos"}))
+    assert only_videos == [video.pk]
+    assert set(only_photos) == {photo.pk for photo in library.values()}
+    bad = api.get("/api/search", token=alice_token, query={**query, "show": "films"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("show: Input should be")
