@@ -22,6 +22,7 @@ from search.models import (
     Photo,
     SearchLog,
 )
+from search.retrieval.tiles import clock
 from search.retrieval.vector_index import index_name
 
 if TYPE_CHECKING:
@@ -44,8 +45,19 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True)
+class VideoInProgress:
+    pk: int
+    name: str
+    length: str  # "1:02:03"
+    started_at: datetime | None
+    attempt: int
+
+
+@dataclass(frozen=True)
 class PipelineFigures:
     queue_depth: int | None  # messages waiting in Redis; None when Redis cannot be asked
+    video_queue_depth: int | None  # the same, on the video queue
+    videos_processing: list[VideoInProgress]  # held by a worker now, longest-running first
     workers: list[WorkerInfo] | None  # None when no worker answered in time
     oldest_pending_since: datetime | None
     throughput: list[Bucket]  # photos made ready per minute, averaged over each bucket
@@ -83,7 +95,18 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
     per_bucket = _buckets(done, "processed_at", since=since, minutes=bucket_minutes, count=count)
     oldest = Photo.objects.filter(status=Photo.Status.PENDING).aggregate(at=Min("created_at"))["at"]
     return PipelineFigures(
-        queue_depth=_queue_depth(),
+        queue_depth=_queue_depth("celery"),
+        video_queue_depth=_queue_depth(settings.VIDEO_QUEUE),
+        videos_processing=[
+            VideoInProgress(pk, name, clock(duration or 0) if duration else "", started, attempt)
+            for pk, name, duration, started, attempt in Photo.objects.filter(
+                kind=Photo.Kind.VIDEO, status=Photo.Status.PROCESSING
+            )
+            .order_by("processing_started_at")
+            .values_list(
+                "pk", "original_filename", "duration_ms", "processing_started_at", "attempts"
+            )[:20]
+        ],
         workers=_workers(),
         oldest_pending_since=oldest,
         throughput=[
@@ -94,10 +117,10 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
     )
 
 
-def _queue_depth() -> int | None:
+def _queue_depth(queue: str) -> int | None:
     try:
         client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
-        return int(client.llen("celery"))
+        return int(client.llen(queue))
     except redis.RedisError:
         logger.warning("could not ask Redis for the queue depth", exc_info=True)
         return None

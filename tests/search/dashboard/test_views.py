@@ -222,3 +222,34 @@ def test_unknown_models_and_the_current_model_are_refused(alice):
     current = get_engine().spec
     with pytest.raises(ModelSwitchError, match="in use already"):
         model_switch_start(name=current.name, pretrained=current.pretrained)
+
+
+def test_the_dashboard_shows_the_video_queue_and_the_videos_being_processed(
+    client, staff, alice, settings, django_capture_on_commit_callbacks
+):
+    import io
+
+    import redis
+    from django.utils import timezone
+
+    from search.photos.services import photo_create
+    from tests.conftest import upload_file
+    from tests.search.ingest.test_videos import STORY
+    from workers.embedding.demo.videos import render_video
+
+    out = io.BytesIO()
+    render_video(out, STORY)
+    redis.Redis.from_url(settings.REDIS_URL).delete(settings.VIDEO_QUEUE)
+    with django_capture_on_commit_callbacks(execute=True):
+        video = photo_create(owner=alice, file=upload_file("long.mp4", out.getvalue())).photo
+    Photo.objects.filter(pk=video.pk).update(
+        status="processing", duration_ms=3_723_000, attempts=2, processing_started_at=timezone.now()
+    )
+    client.force_login(staff)
+
+    page = client.get(reverse("search:dashboard"))
+
+    assert page.context["pipeline"].video_queue_depth == 1  # the upload's message, on its queue
+    html = page.content.decode()
+    assert "Videos being processed" in html
+    assert "long.mp4</a> (1:02:03 long): started" in html and "attempt 2" in html
