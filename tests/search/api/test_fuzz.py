@@ -69,8 +69,11 @@ schema = schemathesis.openapi.from_wsgi(
             "auth": {"openapi": {"BearerToken": {"bearer": TOKEN}}},
             "dictionaries": {
                 "photos": {"values": [PHOTO_STAND_IN + i for i in range(len(PHOTOS))]},
-                "albums": {"values": [ALBUM_STAND_IN + i for i in range(len(ALBUMS))]},
-                "users": {"values": ["alice", "bob"]},
+                # Alice's own album, and Bob, twice as often as the rest: sharing succeeds only
+                # with both, and each operation gets few examples. At even odds, one run in five
+                # had no success to show for an album's shares (see the world's last check).
+                "albums": {"values": [ALBUM_STAND_IN, *(ALBUM_STAND_IN + i for i in range(3))]},
+                "users": {"values": ["bob", "bob", "alice"]},
                 "text": {"values": TEXT},
                 "pages": {"values": [1, 2, 2**31, 2**63, 10**30]},
             },
