@@ -44,7 +44,7 @@ def test_a_video_is_found_at_its_moment_and_plays_and_seeks(page, running_app, t
     assert page.locator(".upload-item[data-status=ready]").count() == 1
 
     page.goto("/?q=a+red+star&strictness=all&show=videos")
-    assert page.get_by_label("Show").input_value() == "videos"  # the filter, as chosen
+    assert page.locator("select[name=show]").input_value() == "videos"  # the filter, as chosen
     tile = page.locator("ol.grid > li.tile").first
     moment = tile.locator(".moment").inner_text()
     assert moment.startswith("▶ 0:0")
