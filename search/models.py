@@ -122,6 +122,8 @@ class Photo(models.Model):
             models.Index(fields=["status", "queued_at"], name="photo_status_queued"),
             models.Index(fields=["owner", "-created_at"], name="photo_owner_recent"),
             models.Index(fields=["owner", "taken_at"], name="photo_owner_taken"),
+            # Whether a library holds any ready video, asked by every search: a tiny index.
+            models.Index(fields=["status"], name="photo_videos", condition=models.Q(kind="video")),
         ]
 
     def __str__(self) -> str:

@@ -308,8 +308,7 @@ def _renditions_delete(names: list[str]) -> None:
     """Remove rendition files nothing points at (best effort: a file left costs only space)."""
     for name in names:
         try:
-            if default_storage.exists(name):
-                default_storage.delete(name)
+            default_storage.delete(name)  # a file that is not there is no error
         except Exception:
             logger.warning("could not delete %s from storage", name, exc_info=True)
 
@@ -334,7 +333,7 @@ def _embedded_save(
     now = timezone.now()
     # An item's tags come from its one vector, or a video's from the mean of its moments.
     tags = vector_tags(np.stack([_summary(item) for item in items]), model_id=model_id)
-    rows = Photo.objects.filter(status=Photo.Status.READY) if claim is None else claim.held()
+    rows = _still_held(claim)
     with transaction.atomic():
         held = set(
             rows.select_for_update()
@@ -379,6 +378,12 @@ def _embedded_save(
     return held
 
 
+def _still_held(claim: Claim | None) -> QuerySet[Photo]:
+    """The rows an attempt may still write: those its ``claim`` holds, or without a claim
+    (backfill, re-embed) the photos that are still ready."""
+    return Photo.objects.filter(status=Photo.Status.READY) if claim is None else claim.held()
+
+
 def _summary(item: Decoded) -> np.ndarray:
     vectors = np.stack([vector for _, vector in item.frames])
     mean = vectors.mean(axis=0)
@@ -388,7 +393,7 @@ def _summary(item: Decoded) -> np.ndarray:
 def _photo_fail(photo: Photo, *, reason: str, claim: Claim | None) -> bool:
     """Record that a photo cannot be processed, with a reason the owner can read, if it is
     still this attempt's (held by ``claim``, or ready without one). True if it was."""
-    rows = Photo.objects.filter(status=Photo.Status.READY) if claim is None else claim.held()
+    rows = _still_held(claim)
     now = timezone.now()
     failed = rows.filter(pk=photo.pk).update(
         status=Photo.Status.FAILED,
