@@ -40,7 +40,8 @@ class SearchForm(forms.Form):
         ),
     )
     similar = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    # Set by "search the words literally" on a place chip: no place filter from the words.
+    # Set by the place chip's remove link (and kept by paging links, not by a new search):
+    # the words are searched as typed, no place filter from them.
     as_typed = forms.BooleanField(required=False, widget=forms.HiddenInput)
     strictness = forms.ChoiceField(
         label="Matches",

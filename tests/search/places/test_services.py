@@ -117,3 +117,20 @@ def test_reindex_never_writes_a_place_over_a_position_that_changed_meanwhile(ali
 
     assert (result.seen, result.changed, seen) == (1, 0, [1])
     assert Photo.objects.get(pk=lisbon.pk).city == ""
+
+
+def test_a_video_gets_the_place_of_its_iso6709_location(alice):
+    from tests.search.ingest.test_videos import embed_video, uploaded_video
+
+    # Porto's Ribeira, as a phone writes it in the MP4's ©xyz / location tag.
+    video = uploaded_video(alice, metadata={"location": "+41.1408-008.6112/"})
+
+    assert embed_video(video) == Photo.Status.READY
+
+    video.refresh_from_db()
+    assert (video.country_code, video.country, video.region, video.city) == (
+        "PT",
+        "Portugal",
+        "Porto",
+        "Porto",
+    )
