@@ -21,6 +21,18 @@ def query_place(*, user, text: str, model_id: str, filters: SearchFilters) -> Pl
     return place_in_query(text, library_places_for(user=user, model_id=model_id))
 
 
+def city_with_country(*, user, model_id: str, filters: SearchFilters) -> SearchFilters:
+    """A city filter given without its country gets the country, when the city's name is in
+    one country of ``user``'s library: the same photos, but the database can then find them
+    through the (country, city) index first instead of walking the vector index past every
+    photo from elsewhere (5x faster at 100k photos, docs/PERFORMANCE.md#places)."""
+    if not filters.city or filters.country:
+        return filters
+    known = library_places_for(user=user, model_id=model_id)
+    codes = {place.country_code for place in known if place.city == filters.city}
+    return replace(filters, country=codes.pop()) if len(codes) == 1 else filters
+
+
 def place_filtered(filters: SearchFilters, match: PlaceMatch) -> SearchFilters:
     """``filters`` narrowed to the matched place."""
     return replace(filters, country=match.place.country_code, city=match.place.city)

@@ -22,7 +22,7 @@ from pgvector.django import CosineDistance, HalfVectorField, VectorField
 from search.models import Embedding, Photo, PhotoTag, SearchLog
 from search.photos.selectors import visibility
 from search.places.query import PlaceMatch
-from search.retrieval.places import place_filtered, query_place
+from search.retrieval.places import city_with_country, place_filtered, query_place
 from search.retrieval.query import (
     NO_FILTERS,
     Media,
@@ -151,15 +151,11 @@ def photo_search(
     )
     if place is not None:
         text, filters = place.remainder, place_filtered(filters, place)
-        if not text and image is None and similar_to is None:
-            return _place_listing(
-                user=user,
-                filters=filters,
-                sort=sort,
-                place=place,
-                model_id=engine.model_id,
-                t0=started,
-            )
+    filters = city_with_country(user=user, model_id=engine.model_id, filters=filters)
+    if place is not None and not text and image is None and similar_to is None:
+        return _place_listing(
+            user=user, filters=filters, sort=sort, place=place, model_id=engine.model_id, t0=started
+        )
     parsed = parse_query(text)
     image_vector = None
     if similar_to is not None:
