@@ -26,6 +26,8 @@ def result_names(page) -> list[str]:
 def test_filter_by_country_and_remove_a_place_named_in_the_query(page, running_app, tmp_path):
     for i, (name, (colour, shape, place)) in enumerate(FILES.items()):
         (tmp_path / name).write_bytes(placed_jpeg(colour, shape, place, seed=40 + i))
+    # Run alone, this test's login is the app's first page: it waits for the model to load.
+    page.set_default_timeout(120_000)
     log_in(page, running_app)
     page.get_by_role("link", name="Upload").click()
     page.locator("input[name=photos]").set_input_files([str(tmp_path / n) for n in FILES])
