@@ -95,6 +95,12 @@ class Photo(models.Model):
     camera_model = models.CharField(max_length=100, blank=True)
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
+    # Where latitude/longitude lie, from the offline reverse geocoder (search.places); empty
+    # without a position, or before the geocoder has seen it (``reindex_places``).
+    country_code = models.CharField(max_length=2, blank=True)  # ISO 3166-1 alpha-2
+    country = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=200, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     failure_reason = models.TextField(blank=True)
@@ -122,6 +128,12 @@ class Photo(models.Model):
             models.Index(fields=["status", "queued_at"], name="photo_status_queued"),
             models.Index(fields=["owner", "-created_at"], name="photo_owner_recent"),
             models.Index(fields=["owner", "taken_at"], name="photo_owner_taken"),
+            # Place filters and their counts, and the places a query's words may name.
+            models.Index(
+                fields=["country_code", "city"],
+                name="photo_place",
+                condition=~models.Q(country_code=""),
+            ),
             # Whether a library holds any ready video, asked by every search: a tiny index.
             models.Index(fields=["status"], name="photo_videos", condition=models.Q(kind="video")),
         ]

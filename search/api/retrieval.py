@@ -65,6 +65,20 @@ class SearchParams(Schema):
         None, description="only photos in this album (its id)", json_schema_extra=sent_or_not
     )
     tag: Text = Field("", max_length=100, description="only photos with this zero-shot tag")
+    country: str = Field(
+        "",
+        pattern="^([A-Za-z]{2})?$",
+        description="only photos taken in this country: its ISO 3166-1 alpha-2 code (`PT`)",
+    )
+    city: Text = Field(
+        "", max_length=200, description="only photos taken in this city, by name (`Lisbon`)"
+    )
+    place_words: bool = Field(
+        True,
+        description="a place of your library named in `q` (`beach in Lisbon`) becomes a "
+        "country or city filter, and the rest of `q` the description; `false` searches the "
+        "words as typed",
+    )
     show: Media = Field(Media.BOTH, description="`photos`, `videos`, or both (empty, the default)")
     owner: int | None = Field(
         None,
@@ -76,16 +90,35 @@ class SearchParams(Schema):
 
 
 class HitOut(Schema):
-    score: float = Field(description="cosine similarity to the query; 1 is the same direction")
+    score: float | None = Field(
+        description="cosine similarity to the query; 1 is the same direction (null when "
+        "nothing was ranked: see `scored`)"
+    )
     moment_ms: int | None = Field(
         description="for a video: the time of its best-matching moment, in milliseconds"
     )
     photo: PhotoOut
 
 
+class QueryPlaceOut(Schema):
+    country_code: str
+    country: str
+    city: str = Field(description="empty when the words named a country")
+    label: str = Field(json_schema_extra={"example": "Lisbon, Portugal"})
+    words: str = Field(description="the words of `q` that named it", examples=["in Lisbon"])
+    remainder: str = Field(description="the rest of `q`, searched as a description")
+
+
 class SearchOut(Schema):
     kind: Literal["text", "image", "similar"]
     query: str
+    place: QueryPlaceOut | None = Field(
+        description="the place `q` named, applied as a filter (see `place_words`); null if none"
+    )
+    scored: bool = Field(
+        description="false when `q` named only a place: its photos are listed newest first, "
+        "and `score` is null"
+    )
     count: int = Field(description="good matches in all (the hits are one page of them)")
     hidden: int = Field(description="ranked photos left out as weak matches")
     min_score: float | None = Field(description="the cut-off applied; null for `all`")
@@ -104,6 +137,7 @@ def search_filters(user, params: SearchParams, where: str) -> SearchFilters:
         _invalid_param(where, "owner", "only staff can filter by uploader")
     if params.album is not None and not albums_visible_to(user).filter(pk=params.album).exists():
         raise Http404(f"No album {params.album}.")
+    country = params.country.upper()
     return SearchFilters(
         taken_after=params.taken_after,
         taken_before=params.taken_before,
@@ -113,6 +147,8 @@ def search_filters(user, params: SearchParams, where: str) -> SearchFilters:
         album_id=params.album,
         tag=params.tag.strip(),
         media=params.show,
+        country=country,
+        city=params.city.strip(),
     )
 
 
@@ -133,6 +169,7 @@ def run_search(request: ApiRequest, params: SearchParams, *, where: str, **query
         filters=filters,
         strictness=params.strictness or default,
         sort=params.sort,
+        place_words=params.place_words,
         **query,
     )
     search_log_record(user=user, outcome=outcome, query=text, filters=filters, via_api=True)
@@ -141,9 +178,21 @@ def run_search(request: ApiRequest, params: SearchParams, *, where: str, **query
     # Hits come without their owners: one query for the names of this page's owners.
     owner_ids = {hit.photo.owner_id for hit in hits}
     owners = dict(get_user_model().objects.filter(pk__in=owner_ids).values_list("pk", "username"))
+    place = outcome.place
     return {
         "kind": outcome.kind,
         "query": text,
+        "place": {
+            "country_code": place.place.country_code,
+            "country": place.place.country,
+            "city": place.place.city,
+            "label": place.place.label,
+            "words": place.words,
+            "remainder": place.remainder,
+        }
+        if place is not None
+        else None,
+        "scored": outcome.scored,
         "count": len(outcome.hits),
         "hidden": outcome.hidden,
         "min_score": outcome.min_score,
@@ -153,7 +202,7 @@ def run_search(request: ApiRequest, params: SearchParams, *, where: str, **query
         "page_size": params.page_size,
         "hits": [
             {
-                "score": hit.score,
+                "score": hit.score if outcome.scored else None,
                 "moment_ms": hit.moment_ms if hit.photo.kind == Photo.Kind.VIDEO else None,
                 "photo": photo_out(request, hit.photo, owner=owners[hit.photo.owner_id]),
             }

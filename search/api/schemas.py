@@ -106,6 +106,13 @@ class TagOut(Schema):
     score: float
 
 
+class PlaceOut(Schema):
+    country_code: str = Field(description="ISO 3166-1 alpha-2", json_schema_extra={"example": "PT"})
+    country: str = Field(json_schema_extra={"example": "Portugal"})
+    region: str = Field(description="first-level division (GeoNames admin1); may be empty")
+    city: str = Field(json_schema_extra={"example": "Lisbon"})
+
+
 class PhotoOut(Schema):
     id: int
     filename: str = Field(description="the name the file was uploaded with")
@@ -123,6 +130,10 @@ class PhotoOut(Schema):
     camera_model: str
     latitude: float | None
     longitude: float | None
+    place: PlaceOut | None = Field(
+        description="where the position lies, from an offline reverse geocoder (GeoNames); "
+        "null without a position, far from any town, or before it was looked up"
+    )
     created_at: datetime
     processed_at: datetime | None
     files: PhotoLinksOut = Field(description="the files, through this API (bearer token)")
@@ -178,6 +189,14 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
         "camera_model": photo.camera_model,
         "latitude": photo.latitude,
         "longitude": photo.longitude,
+        "place": {
+            "country_code": photo.country_code,
+            "country": photo.country,
+            "region": photo.region,
+            "city": photo.city,
+        }
+        if photo.country_code
+        else None,
         "created_at": photo.created_at,
         "processed_at": photo.processed_at,
         "files": links(

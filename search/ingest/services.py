@@ -28,6 +28,7 @@ from search.ingest.pipeline import pipeline_is_paused
 from search.ingest.videos import video_decoded
 from search.models import Embedding, Photo, attempt_files, rendition_names
 from search.photos.changes import search_choices_changed
+from search.places.services import place_fields
 from search.retrieval.vector_index import ensure_vector_index
 from search.tags.services import photo_tags_replace, vector_tags
 from workers.active_engine import get_engine
@@ -333,6 +334,7 @@ def _embedded_save(
     now = timezone.now()
     # An item's tags come from its one vector, or a video's from the mean of its moments.
     tags = vector_tags(np.stack([_summary(item) for item in items]), model_id=model_id)
+    places = _places(items)
     rows = _still_held(claim)
     with transaction.atomic():
         held = set(
@@ -362,7 +364,12 @@ def _embedded_save(
                 model_id=model_id, tags_by_photo={items[i].photo.pk: tags[i] for i in kept}
             )
         for item in (items[i] for i in kept):
-            fields: dict[str, object] = {"updated_at": now, **item.fields, **item.files}
+            fields: dict[str, object] = {
+                "updated_at": now,
+                **item.fields,
+                **places.get(item.photo.pk, {}),
+                **item.files,
+            }
             if item.photo.pk in renditions:
                 fields["thumbnail"], fields["preview"] = renditions[item.photo.pk]
             if claim is not None:
@@ -374,8 +381,16 @@ def _embedded_save(
                     lease_expires_at=None,
                 )
             Photo.objects.filter(pk=item.photo.pk).update(**fields)
-        search_choices_changed(photo_ids=sorted(held))  # cameras, tags
+        search_choices_changed(photo_ids=sorted(held))  # cameras, tags, places
     return held
+
+
+def _places(items: list[Decoded]) -> dict[int, dict[str, str]]:
+    """The place columns of the items whose metadata is written (their position is)."""
+    located = [item for item in items if "latitude" in item.fields]
+    positions = [(item.fields["latitude"], item.fields.get("longitude")) for item in located]
+    fields = place_fields(positions)  # type: ignore[arg-type]
+    return {item.photo.pk: place for item, place in zip(located, fields, strict=True)}
 
 
 def _still_held(claim: Claim | None) -> QuerySet[Photo]:

@@ -40,6 +40,9 @@ class SearchForm(forms.Form):
         ),
     )
     similar = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Set by the place chip's remove link (and kept by paging links, not by a new search):
+    # the words are searched as typed, no place filter from them.
+    as_typed = forms.BooleanField(required=False, widget=forms.HiddenInput)
     strictness = forms.ChoiceField(
         label="Matches",
         choices=[
@@ -72,6 +75,8 @@ class SearchForm(forms.Form):
         choices=[("", "Any"), ("yes", "With location"), ("no", "Without location")],
         required=False,
     )
+    country = forms.ChoiceField(label="Country", required=False)
+    city = forms.ChoiceField(label="City", required=False)
     album = forms.TypedChoiceField(label="Album", coerce=int, empty_value=None, required=False)
     tag = forms.ChoiceField(label="Tag", required=False)
     show = forms.ChoiceField(
@@ -95,6 +100,9 @@ class SearchForm(forms.Form):
         super().__init__(data, *args, **kwargs)
         self._choose("camera", [("", "Any")] + [(c, c) for c in choices.cameras])
         self._choose("album", [("", "Any")] + [(a.pk, a.name) for a in choices.albums])
+        countries = [(p.country_code, f"{p.country} ({p.count})") for p in choices.countries]
+        self._choose("country", [("", "Any"), *countries])
+        self._choose("city", [("", "Any"), *_city_choices(choices)])
         self._choose(
             "tag", [("", "Any")] + [(name, f"{name} ({count})") for name, count in choices.tags]
         )
@@ -128,7 +136,14 @@ class SearchForm(forms.Form):
             album_id=data.get("album"),
             tag=data.get("tag") or "",
             media=Media(data.get("show") or Media.BOTH),
+            country=data.get("country") or "",
+            city=data.get("city") or "",
         )
+
+    @property
+    def place_words(self) -> bool:
+        """Whether a place named in the query becomes a filter (not after "search literally")."""
+        return not self.cleaned_data.get("as_typed")
 
     @property
     def strictness_value(self) -> Strictness:
@@ -141,9 +156,23 @@ class SearchForm(forms.Form):
     @property
     def filter_names(self) -> list[str]:
         return [
-            "show", "taken_after", "taken_before", "camera", "has_location", "album", "tag",
-            "owner",
+            "show", "taken_after", "taken_before", "camera", "has_location", "country", "city",
+            "album", "tag", "owner",
         ]  # fmt: skip
+
+
+def _city_choices(choices: SearchChoices) -> list[tuple[str, str]]:
+    """One choice per city name (the filter is by name), labelled with its countries."""
+    by_name: dict[str, list] = {}
+    for place in choices.cities:
+        by_name.setdefault(place.city, []).append(place)
+    return [
+        (
+            name,
+            f"{name}, {', '.join(p.country for p in places)} ({sum(p.count for p in places)})",
+        )
+        for name, places in sorted(by_name.items(), key=lambda item: item[0].casefold())
+    ]
 
 
 class ImageSearchForm(SearchForm):

@@ -121,6 +121,8 @@ class SearchFilters:
     album_id: int | None = None
     tag: str = ""
     media: Media = Media.BOTH
+    country: str = ""  # an ISO 3166-1 alpha-2 code, upper case
+    city: str = ""  # a city name as the geocoder gives it (search.places)
 
     @property
     def is_empty(self) -> bool:

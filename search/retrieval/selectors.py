@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, HalfVectorField, VectorField
 
 from search.models import Embedding, Photo, PhotoTag, SearchLog
 from search.photos.selectors import visibility
+from search.places.query import PlaceMatch
+from search.retrieval.places import city_with_country, place_filtered, query_place
 from search.retrieval.query import (
     NO_FILTERS,
     Media,
@@ -106,6 +108,10 @@ class SearchOutcome:
     best_hidden_score: float | None
     latency_ms: float
     exact: bool  # an exact scan rather than the HNSW index
+    # The place the query's words named, searched as a filter (the rest went to CLIP).
+    place: PlaceMatch | None = None
+    # False when the query named only a place: nothing to rank by, so no scores to show.
+    scored: bool = True
 
     @property
     def top_score(self) -> float | None:
@@ -125,15 +131,31 @@ def photo_search(
     filters: SearchFilters = NO_FILTERS,
     strictness: Strictness = Strictness.NORMAL,
     sort: Sort = Sort.RELEVANCE,
+    place_words: bool = True,
 ) -> SearchOutcome:
     """Rank the photos ``user`` may see against a description, an image, a photo of theirs, or
     a combination (see ``search.query``), keep the good matches, and order them.
 
-    ``similar_to`` uses the photo's stored vector: no model call. Raises ``SearchError`` for a
-    query with nothing to look for.
+    With ``place_words``, a place of the library named in ``text`` ("beach in Lisbon")
+    becomes a filter and the rest of the text the description; a query that is only a place
+    lists its photos, newest first (``SearchOutcome.scored`` is then False). ``similar_to``
+    uses the photo's stored vector: no model call. Raises ``SearchError`` for a query with
+    nothing to look for.
     """
     started = time.perf_counter()
     engine = get_engine()
+    place = (
+        query_place(user=user, text=text, model_id=engine.model_id, filters=filters)
+        if place_words
+        else None
+    )
+    if place is not None:
+        text, filters = place.remainder, place_filtered(filters, place)
+    filters = city_with_country(user=user, model_id=engine.model_id, filters=filters)
+    if place is not None and not text and image is None and similar_to is None:
+        return _place_listing(
+            user=user, filters=filters, sort=sort, place=place, model_id=engine.model_id, t0=started
+        )
     parsed = parse_query(text)
     image_vector = None
     if similar_to is not None:
@@ -187,6 +209,35 @@ def photo_search(
         best_hidden_score=weak[0].score if weak else None,
         latency_ms=(time.perf_counter() - started) * 1000,
         exact=nearest.exact,
+        place=place,
+    )
+
+
+def _place_listing(
+    *, user, filters: SearchFilters, sort: Sort, place: PlaceMatch, model_id: str, t0: float
+) -> SearchOutcome:
+    """Every photo of a place (and the other filters), for a query that only named the place:
+    newest taken first unless asked otherwise, undated last."""
+    taken = F("taken_at")
+    order = taken.asc(nulls_last=True) if sort == Sort.TAKEN_OLDEST else taken.desc(nulls_last=True)
+    rows = (
+        Photo.objects.filter(
+            visibility(user), _photo_filters(filters, model_id), status=Photo.Status.READY
+        )
+        .order_by(order, "-id")
+        .values_list("pk", "taken_at")[: settings.MEDIASEARCH_SEARCH_MAX_RESULTS]
+    )
+    ranked = [Ranked(photo_id=pk, score=1.0, taken_at=taken_at) for pk, taken_at in rows]
+    return SearchOutcome(
+        hits=SearchHits(ranked),
+        kind=SearchLog.Kind.TEXT,
+        min_score=None,
+        hidden=0,
+        best_hidden_score=None,
+        latency_ms=(time.perf_counter() - t0) * 1000,
+        exact=True,
+        place=place,
+        scored=False,
     )
 
 
@@ -361,6 +412,10 @@ def _photo_filters(filters: SearchFilters, model_id: str, prefix: str = "") -> Q
         conditions &= Q(**{f"{prefix}kind": Photo.Kind.VIDEO})
     elif filters.media == Media.PHOTOS:
         conditions &= ~Q(**{f"{prefix}kind": Photo.Kind.VIDEO})
+    if filters.country:
+        conditions &= Q(**{f"{prefix}country_code": filters.country})
+    if filters.city:
+        conditions &= Q(**{f"{prefix}city": filters.city})
     if filters.tag:
         tagged = PhotoTag.objects.filter(model_id=model_id, name=filters.tag).values("photo_id")
         conditions &= Q(**{f"{prefix}pk__in": tagged})

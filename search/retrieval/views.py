@@ -69,6 +69,7 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
                 filters=form.filters,
                 strictness=form.strictness_value,
                 sort=form.sort_value,
+                place_words=form.place_words,
             )
         except SearchError as exc:
             error = str(exc)
@@ -94,6 +95,7 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
             "similar_to": similar_to,
             "image_query": image_query,
             "querystring": _querystring_without_page(request),
+            "literal_querystring": _querystring_without_page(request, as_typed="1"),
             "filters_open": form.is_bound
             and any(form.data.get(name) for name in form.filter_names),
             # Called by the template only where it is shown: a count of a large library is
@@ -103,7 +105,9 @@ def _search(request, form, *, similar_to=None, image_query: bool = False) -> Htt
     )
 
 
-def _querystring_without_page(request) -> str:
+def _querystring_without_page(request, **changes: str) -> str:
     params = request.GET.copy()
     params.pop("page", None)
+    for name, value in changes.items():
+        params[name] = value
     return params.urlencode()

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from PIL import Image
 
 from search.photos.services import photo_create
+from workers.embedding.demo.places import DEMO_PLACES, exif_with_position
 from workers.embedding.demo.scenes import caption, random_scene, scene_jpeg, scene_variant
 from workers.embedding.demo.videos import render_video
 
@@ -19,7 +20,8 @@ class Command(BaseCommand):
     help = (
         "Generate demo scenes (coloured shapes on plain or textured backgrounds) and upload them "
         "through the normal pipeline, so searches like 'two red circles on a blue background' "
-        "can be tried at once. Safe to run twice: the same seed gives the same files, which "
+        "can be tried at once; about half are placed in Lisbon, Porto, Paris, Nice or New York. "
+        "Safe to run twice: the same seed gives the same files, which "
         "are recognised as duplicates."
     )
 
@@ -82,12 +84,19 @@ def _demo_videos(count: int, rng: random.Random):
 
 
 def _with_exif(jpeg: bytes, rng: random.Random) -> bytes:
-    """The picture with a camera and a date taken, so the filters and date order have data."""
+    """The picture with a camera and a date taken, so the filters and date order have data,
+    and for about half of them a position in one of a few real cities (the place filters)."""
     image = Image.open(io.BytesIO(jpeg))
     exif = image.getexif()
     exif[MAKE], exif[MODEL] = rng.choice(CAMERAS)
     taken = datetime(2019, 1, 1) + timedelta(minutes=rng.randrange(6 * 365 * 24 * 60))
     exif.get_ifd(EXIF_IFD)[DATE_TAKEN] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    if rng.random() < 0.5:
+        latitude, longitude, _, _ = rng.choice(list(DEMO_PLACES.values()))
+        # A few hundred metres around the spot, as photos of a walk would be.
+        exif = exif_with_position(
+            exif, latitude + rng.uniform(-0.002, 0.002), longitude + rng.uniform(-0.002, 0.002)
+        )
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
     return buffer.getvalue()

@@ -52,6 +52,13 @@ def test_demo_gallery_has_dates_cameras_and_pictures_of_the_same_thing(alice):
     for photo in photos:
         photo.refresh_from_db()
         assert photo.status == "ready" and photo.taken_at is not None and photo.camera_model
+    # Some are placed in real cities, which the geocoder names, so the place filters have data.
+    from workers.embedding.demo.places import DEMO_PLACES
+
+    placed = [photo for photo in photos if photo.country_code]
+    assert 0 < len(placed) < len(photos)
+    cities = {(city, code) for _, _, city, code in DEMO_PLACES.values()}
+    assert {(photo.city, photo.country_code) for photo in placed} <= cities
     # The fourth picture shows what the third shows: "find similar" on one finds the other.
     from search.retrieval.query import Strictness
     from search.retrieval.selectors import photo_search
