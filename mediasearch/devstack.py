@@ -106,11 +106,13 @@ def up(argv: list[str]) -> int:
         run_once(["manage.py", "migrate", "--no-input", "-v", "0"], env)
         login = ensure_admin(var, env)
 
-        # Photos and videos each get a worker: a long video never holds up a batch of photos.
-        for name, queue in (("worker", "celery"), ("video-worker", "video")):
+        # A worker process per group of queues in the settings' table: a long video never
+        # holds up a batch of photos; the light queues share the photos' process.
+        for name, queues in dev_workers().items():
             children.append((name, spawn(
-                ["-m", "celery", "-A", "mediasearch", "worker", "-Q", queue, "--loglevel=INFO",
-                 "--concurrency=1", "-n", f"dev-{name}-{os.getpid()}@%h"], env)))  # fmt: skip
+                ["-m", "celery", "-A", "mediasearch", "worker", "-Q", ",".join(queues),
+                 "--loglevel=INFO", "--concurrency=1", "-n", f"dev-{name}-{os.getpid()}@%h"],
+                env)))  # fmt: skip
         children.append(("beat", spawn(
             ["-m", "celery", "-A", "mediasearch", "beat", "--loglevel=INFO",
              "--schedule", str(var / "celerybeat-schedule")], env)))  # fmt: skip
@@ -144,6 +146,17 @@ def up(argv: list[str]) -> int:
         redis.stop()
         postgres.stop()
         say("stopped")
+
+
+def dev_workers() -> dict[str, list[str]]:
+    """The worker processes ./dev up runs, each with the queues it takes (from the table in
+    mediasearch/settings/celery.py, which needs no environment to read)."""
+    from mediasearch.settings.celery import MEDIASEARCH_QUEUES
+
+    workers: dict[str, list[str]] = {}
+    for queue, spec in MEDIASEARCH_QUEUES.items():
+        workers.setdefault(spec["dev_worker"], []).append(queue)
+    return workers
 
 
 def app_environment(
