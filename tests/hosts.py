@@ -98,14 +98,26 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
         return done.stdout
 
-    def user(self, username: str, password: str, *, staff: bool = False) -> None:
-        self.manage(
-            "shell",
-            "-c",
+    def users(self, *users: tuple[str, str, bool]) -> dict[str, str]:
+        """Create (username, password, staff) users in one manage.py run; return an API token
+        of each, by username."""
+        script = (
             "from django.contrib.auth import get_user_model\n"
-            f"get_user_model().objects.create_user({username!r}, password={password!r}, "
-            f"is_staff={staff!r}, is_superuser={staff!r})",
+            "from search.accounts.services import api_token_create\n"
+            f"for name, password, staff in {list(users)!r}:\n"
+            "    user = get_user_model().objects.create_user(\n"
+            "        name, password=password, is_staff=staff, is_superuser=staff)\n"
+            "    print('token', name, api_token_create(user=user, name='test')[1])\n"
         )
+        out = self.manage("shell", "-c", script)
+        tokens = {
+            words[1]: words[2]
+            for words in (line.split() for line in out.splitlines())
+            if len(words) == 3 and words[0] == "token"
+        }
+        if set(tokens) != {name for name, _, _ in users}:
+            raise RuntimeError(f"users not made: {out[-2000:]}")
+        return tokens
 
     def web(self, *, processes: int = 1, threads: int = 4, **extra_env: str) -> str:
         """A gunicorn web server on a free loopback port; returns its base URL once it answers
@@ -115,17 +127,17 @@ class Stack:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "mediasearch.wsgi", "--bind", f"127.0.0.1:{port}",
              "--workers", str(processes), "--threads", str(threads), "--timeout", "120",
-             "--no-control-socket"],
+             "--graceful-timeout", "5", "--no-control-socket"],
             cwd=REPO_ROOT, env=self.environment(**extra_env), stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self._processes.append(process)
         wait_for_port("127.0.0.1", port, 60, process=process, name="gunicorn")
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while requests.get(f"{url}/healthz", timeout=10).status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} is not healthy")
+        deadline = time.monotonic() + 120
+        while not _healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} is not healthy:\n{self.log(f'web-{port}')[-3000:]}")
             time.sleep(0.2)
         return url
 
@@ -175,6 +187,13 @@ class Stack:
             if self.listen_address:
                 self._postgres.pause()  # the server restarted on the link: not the handle's
             self._postgres.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=30).status_code == 200
+    except requests.RequestException:  # still loading the model, on a busy machine
+        return False
 
 
 @contextmanager

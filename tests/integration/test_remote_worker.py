@@ -126,8 +126,7 @@ def test_a_worker_in_its_own_network_and_filesystem_view_finishes_every_upload(
 def run_remote_worker_scenario(
     web_host: Stack, ns: Namespace, worker_home: Path, worker_storage: dict[str, str]
 ) -> None:
-    web_host.user("alice", "alice-password-1")
-    token = web_host.manage("create_api_token", "alice").strip()
+    token = web_host.users(("alice", "alice-password-1", False))["alice"]
     url = web_host.web()
     web_port = int(url.rsplit(":", 1)[1])
 
