@@ -31,10 +31,12 @@ WEB_PROCESSES = env_int("MEDIASEARCH_WEB_PROCESSES", 2)
 WEB_THREADS = env_int("MEDIASEARCH_WEB_THREADS", 4)
 # PostgreSQL connections that web, worker and beat hold at most, together: one per web thread,
 # and one more per web process while it loads the model at start (2 x (4 + 1) = 10); each of the
-# two workers (photos, videos) two while a task runs (its pool process, and the thread that
-# renews its claim's lease; the parent none); beat none. 14 by default, plus one per running
-# ``./dev manage`` command, of the embedded server's 100 (max_connections).
-DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + 2 * 2
+# two workers (photos with the light queues, videos: ``dev_workers``) two while a task runs (its
+# pool process, and the thread that renews its claim's lease; the parent none); beat none. 14
+# by default, plus one per running ``./dev manage`` command, of the embedded server's 100
+# (max_connections).
+DEV_WORKER_PROCESSES = 2
+DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + DEV_WORKER_PROCESSES * 2
 
 
 def main(argv: list[str] | None = None) -> int:

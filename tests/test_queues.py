@@ -10,7 +10,7 @@ import yaml
 from django.conf import settings
 
 from mediasearch.celery import app
-from mediasearch.devstack import REPO_ROOT, dev_workers
+from mediasearch.devstack import DEV_WORKER_PROCESSES, REPO_ROOT, dev_workers
 from workers import task_names
 
 
@@ -59,6 +59,8 @@ def test_dev_up_takes_every_queue_with_one_process_for_the_light_ones():
     assert sorted(q for queues in taken.values() for q in queues) == sorted(
         settings.MEDIASEARCH_QUEUES
     )
-    assert len(taken) == 2  # photos (with the light queues) and videos, on a 2-core server
+    # photos (with the light queues) and videos, on a 2-core server: what the connection bound
+    # of ./dev up counts
+    assert len(taken) == DEV_WORKER_PROCESSES == 2
     assert settings.MAINTENANCE_QUEUE in taken["worker"]
     assert taken["video-worker"] == [settings.VIDEO_QUEUE]
