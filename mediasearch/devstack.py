@@ -153,7 +153,7 @@ def up(argv: list[str]) -> int:
 def dev_workers() -> dict[str, list[str]]:
     """The worker processes ./dev up runs, each with the queues it takes (from the table in
     mediasearch/settings/celery.py, which needs no environment to read)."""
-    from mediasearch.settings.celery import MEDIASEARCH_QUEUES
+    from mediasearch.settings.queues import MEDIASEARCH_QUEUES
 
     workers: dict[str, list[str]] = {}
     for queue, spec in MEDIASEARCH_QUEUES.items():

@@ -64,3 +64,19 @@ def test_dev_up_takes_every_queue_with_one_process_for_the_light_ones():
     assert len(taken) == DEV_WORKER_PROCESSES == 2
     assert settings.MAINTENANCE_QUEUE in taken["worker"]
     assert taken["video-worker"] == [settings.VIDEO_QUEUE]
+
+
+def test_dev_up_reads_the_table_before_any_service_url_is_set():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    code = "from mediasearch.devstack import dev_workers; print(dev_workers())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "'video-worker': ['video']" in done.stdout
