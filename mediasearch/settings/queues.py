@@ -7,10 +7,10 @@ from typing import Any
 
 # A queue per kind of work, so that one kind never waits behind another (a long video behind
 # a batch of photos, a sweep behind both) and each can get workers of its own, on hosts of its
-# own. For each queue: what it carries (the dashboard's label),
-# the tasks routed to it (by name, as in workers/task_names.py; a task named nowhere goes to
-# the embedding queue, Celery's default "celery"), and which ./dev up worker process takes it:
-# on a 2-core home server the light queues share one process with the photos.
+# own. For each queue: what it carries (the dashboard's label), the tasks routed to it (by
+# name, as in workers/task_names.py; a task named nowhere goes to the embedding queue, Celery's
+# default "celery"), and which ./dev up worker process takes it: on a 2-core home server the
+# light queues share one process with the photos.
 EMBEDDING_QUEUE = "celery"
 VIDEO_QUEUE = "video"
 MAINTENANCE_QUEUE = "maintenance"
