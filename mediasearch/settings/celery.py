@@ -1,4 +1,5 @@
 from .environment import env_int, env_str
+from .queues import EMBEDDING_QUEUE, MEDIASEARCH_QUEUES
 
 REDIS_URL = env_str("REDIS_URL")
 
@@ -19,11 +20,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env_int("MEDIASEARCH_TASK_TIME_LIMIT", 600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
-# Videos have a queue of their own, so that a long one never sits in front of a batch of
-# photos; run a worker for it (``-Q video``; ./dev up and docker-compose do), with its own
-# time limit.
-VIDEO_QUEUE = "video"
-CELERY_TASK_ROUTES = {"workers.tasks.embed_video": {"queue": VIDEO_QUEUE}}
+CELERY_TASK_DEFAULT_QUEUE = EMBEDDING_QUEUE
+CELERY_TASK_ROUTES = {
+    task: {"queue": queue}
+    for queue, spec in MEDIASEARCH_QUEUES.items()
+    if queue != EMBEDDING_QUEUE
+    for task in spec["tasks"]
+}
 MEDIASEARCH_VIDEO_TASK_TIME_LIMIT = env_int("MEDIASEARCH_VIDEO_TASK_TIME_LIMIT", 3600)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Func, IntegerField, Min, Sum
 from django.db.models.functions import Lower
@@ -42,6 +43,22 @@ class Bucket:
 class WorkerInfo:
     name: str
     active_tasks: list[str]  # "task name (arguments)"
+    queues: list[str]  # the queues it takes work from
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    label: str
+    depth: int | None  # messages waiting in Redis; None when Redis cannot be asked
+    workers: list[str] | None  # the workers that take from it; None when none answered
+
+
+# How long the dashboard reuses the workers' answer (they are asked with a broadcast that waits
+# WORKERS_ASK_TIMEOUT for replies): a page reload, or two staff looking, costs no second wait.
+WORKERS_CACHE_SECONDS = 5
+WORKERS_ASK_TIMEOUT = 1.0
+_WORKERS_CACHE_KEY = "dashboard:workers"
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ class VideoInProgress:
 class PipelineFigures:
     queue_depth: int | None  # messages waiting in Redis; None when Redis cannot be asked
     video_queue_depth: int | None  # the same, on the video queue
+    queues: list[QueueInfo]  # every queue of the settings' table, in its order
     videos_processing: list[VideoInProgress]  # held by a worker now, longest-running first
     workers: list[WorkerInfo] | None  # None when no worker answered in time
     oldest_pending_since: datetime | None
@@ -94,9 +112,22 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
     done = Photo.objects.filter(status=Photo.Status.READY, processed_at__gte=since)
     per_bucket = _buckets(done, "processed_at", since=since, minutes=bucket_minutes, count=count)
     oldest = Photo.objects.filter(status=Photo.Status.PENDING).aggregate(at=Min("created_at"))["at"]
+    workers = _workers()
+    depths = _queue_depths(list(settings.MEDIASEARCH_QUEUES))
     return PipelineFigures(
-        queue_depth=_queue_depth("celery"),
-        video_queue_depth=_queue_depth(settings.VIDEO_QUEUE),
+        queue_depth=depths[settings.EMBEDDING_QUEUE],
+        video_queue_depth=depths[settings.VIDEO_QUEUE],
+        queues=[
+            QueueInfo(
+                name=queue,
+                label=spec["label"],
+                depth=depths[queue],
+                workers=None
+                if workers is None
+                else [worker.name for worker in workers if queue in worker.queues],
+            )
+            for queue, spec in settings.MEDIASEARCH_QUEUES.items()
+        ],
         videos_processing=[
             VideoInProgress(pk, name, clock(duration or 0) if duration else "", started, attempt)
             for pk, name, duration, started, attempt in Photo.objects.filter(
@@ -107,7 +138,7 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
                 "pk", "original_filename", "duration_ms", "processing_started_at", "attempts"
             )[:20]
         ],
-        workers=_workers(),
+        workers=workers,
         oldest_pending_since=oldest,
         throughput=[
             Bucket(start=since + timedelta(minutes=bucket_minutes * i), value=n / bucket_minutes)
@@ -117,30 +148,62 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
     )
 
 
-def _queue_depth(queue: str) -> int | None:
+def _queue_depths(queues: list[str]) -> dict[str, int | None]:
+    """LLEN of each queue's list in Redis, in one round trip."""
     try:
         client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
-        return int(client.llen(queue))
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(queue)
+        return {queue: int(n) for queue, n in zip(queues, pipe.execute(), strict=True)}
     except redis.RedisError:
-        logger.warning("could not ask Redis for the queue depth", exc_info=True)
-        return None
+        logger.warning("could not ask Redis for the queue depths", exc_info=True)
+        return dict.fromkeys(queues)
 
 
 def _workers() -> list[WorkerInfo] | None:
+    """The workers that answered, with their queues and tasks; None when none did. Their
+    answer is kept in the cache (Redis) for ``WORKERS_CACHE_SECONDS``."""
     try:
-        active = app.control.inspect(timeout=1.0).active()
+        cached = cache.get(_WORKERS_CACHE_KEY)
+    except Exception:  # Redis is down: asking the workers through it fails the same way
+        cached = None
+    if cached is None:
+        cached = {"workers": _ask_workers()}
+        try:
+            cache.set(_WORKERS_CACHE_KEY, cached, timeout=WORKERS_CACHE_SECONDS)
+        except Exception:
+            logger.warning("could not cache the workers' answer", exc_info=True)
+    answered = cached["workers"]
+    if answered is None:
+        return None
+    return [WorkerInfo(name, tasks, queues) for name, tasks, queues in answered]
+
+
+def forget_workers_answer() -> None:
+    """Ask the workers afresh next time (tests)."""
+    cache.delete(_WORKERS_CACHE_KEY)
+
+
+def _ask_workers() -> list[tuple[str, list[str], list[str]]] | None:
+    try:
+        inspect = app.control.inspect(timeout=WORKERS_ASK_TIMEOUT)
+        active = inspect.active()
+        queues = inspect.active_queues() if active else None
     except Exception:  # the broker is down: the dashboard says "unknown" instead of failing
         logger.warning("could not ask the workers what they are doing", exc_info=True)
         return None
     if not active:
         return None
+    queues = queues or {}
     return [
-        WorkerInfo(
-            name=name,
-            active_tasks=[
+        (
+            name,
+            [
                 f"{task.get('name', '?').rsplit('.', 1)[-1]} {task.get('args', '')}"
                 for task in tasks
             ],
+            sorted(queue.get("name", "?") for queue in queues.get(name, [])),
         )
         for name, tasks in sorted(active.items())
     ]

@@ -112,7 +112,8 @@ def test_a_switch_whose_message_was_lost_is_resent_by_the_sweeper(celery_process
     old_model = get_engine().model_id
     celery_processes.kill(worker)
     broker = redis.Redis.from_url(settings.REDIS_URL)
-    broker.delete("celery")  # (near-duplicate work the killed worker had not taken yet)
+    # (work the killed worker had not taken yet: near-duplicates on the maintenance queue)
+    broker.delete(*settings.MEDIASEARCH_QUEUES)
 
     incoming = model_switch_start(name="MediaSearch-Demo", pretrained="")
     assert broker.llen("celery") == 1  # the step was sent...

@@ -253,3 +253,33 @@ def test_the_dashboard_shows_the_video_queue_and_the_videos_being_processed(
     html = page.content.decode()
     assert "Videos being processed" in html
     assert "long.mp4</a> (1:02:03 long): started" in html and "attempt 2" in html
+
+
+def test_the_dashboard_shows_each_queue_of_the_table_with_its_depth(
+    client, staff, alice, settings, queued, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    add_photo(alice)  # embedded here (its messages are not sent: no commit in this test)
+    with django_capture_on_commit_callbacks(execute=True):
+        add_photo(alice, color="blue", embed=False)  # waits on the embedding queue
+        call_command("retag_photos", "--queue")  # on the maintenance queue
+    client.force_login(staff)
+
+    page = client.get(reverse("search:dashboard"))
+
+    queues = page.context["pipeline"].queues
+    assert [q.name for q in queues] == list(settings.MEDIASEARCH_QUEUES)
+    depths = {q.name: q.depth for q in queues}
+    assert depths == {
+        settings.EMBEDDING_QUEUE: 1,
+        settings.VIDEO_QUEUE: 0,
+        settings.MAINTENANCE_QUEUE: 1,
+    }
+    assert [task for task, _ in queued()] == [
+        "workers.tasks.embed_photo",
+        "workers.tasks.retag_photos",
+    ]
+    assert all(q.workers is None for q in queues)  # no worker runs in this test
+    html = page.content.decode()
+    assert "Maintenance <code>maintenance</code></th><td>1</td>" in html

@@ -250,12 +250,12 @@ def test_retag_command_can_queue_the_work_in_chunks(
         dict(shape="circle", colour="green", background="yellow"),
     )
     queue = redis.Redis.from_url(settings.REDIS_URL)
-    before = queue.llen("celery")
+    before = queue.llen(settings.MAINTENANCE_QUEUE)
 
     with django_capture_on_commit_callbacks(execute=True):
         call_command("retag_photos", "--queue")
 
-    assert queue.llen("celery") == before + 1
+    assert queue.llen(settings.MAINTENANCE_QUEUE) == before + 1
     assert "Queued 2 photos in 1 tasks for the workers." in capsys.readouterr().out
 
 
