@@ -23,7 +23,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 # photos; run a worker for it (``-Q video``; ./dev up and docker-compose do), with its own
 # time limit.
 VIDEO_QUEUE = "video"
-CELERY_TASK_ROUTES = {"workers.tasks.embed_video": {"queue": VIDEO_QUEUE}}
+# A Live Photo's or motion photo's clip is made playable there too (a transcode).
+CELERY_TASK_ROUTES = {
+    "workers.tasks.embed_video": {"queue": VIDEO_QUEUE},
+    "workers.tasks.prepare_motion": {"queue": VIDEO_QUEUE},
+}
 MEDIASEARCH_VIDEO_TASK_TIME_LIMIT = env_int("MEDIASEARCH_VIDEO_TASK_TIME_LIMIT", 3600)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 

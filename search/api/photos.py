@@ -185,3 +185,19 @@ def photos_preview(request: ApiRequest, photo_id: int):
 )
 def photos_original(request: ApiRequest, photo_id: int, download: bool = False):
     return _photo_file(request, photo_id, "original", download)
+
+
+@router.api_operation(["HEAD"], "/photos/{photo_id}/motion", include_in_schema=False)
+@router.get(
+    "/photos/{photo_id}/motion",
+    response=HIDDEN,
+    openapi_extra={"responses": FILE_RESPONSES},
+    summary="A Live Photo's or motion photo's clip",
+    description="An MP4 a browser plays; `download=true` gives the clip as uploaded (a Live "
+    "Photo's MOV) or as extracted. 404 for a photo without motion, or until it is ready.",
+    operation_id="photos_motion",
+    tags=["photos"],
+    url_name="photo_motion",
+)
+def photos_motion(request: ApiRequest, photo_id: int, download: bool = False):
+    return _photo_file(request, photo_id, "motion", download)

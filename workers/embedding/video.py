@@ -172,11 +172,30 @@ def probe_video(source: BinaryIO, *, max_duration_s: float) -> VideoInfo:
             longitude=longitude,
             camera_make=_first_tag(tags, _MAKE_KEYS),
             camera_model=_first_tag(tags, _MODEL_KEYS),
-            content_identifier=_first_tag(tags, ("com.apple.quicktime.content.identifier",)),
+            content_identifier=_first_tag(tags, (CONTENT_IDENTIFIER_KEY,)),
             audio_codec=audio.codec_context.name if audio is not None else "",
             rotation=rotation,
             pixel_format=stream.codec_context.pix_fmt or "",
         )
+
+
+CONTENT_IDENTIFIER_KEY = "com.apple.quicktime.content.identifier"
+
+
+def read_content_identifier(source: BinaryIO) -> str:
+    """The Live Photo content identifier of a QuickTime/MP4 file, from its metadata alone
+    (no frame is decoded: cheap enough for the upload request). "" when it has none, or when
+    the container cannot be opened (the probe then gives the reason)."""
+    position = source.tell()
+    try:
+        with av.open(source, mode="r", metadata_errors="replace") as container:
+            streams = container.streams.video
+            tags = _tags(container, streams[0]) if streams else _tags(container, container)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return ""
+    finally:
+        source.seek(position)
+    return _first_tag(tags, (CONTENT_IDENTIFIER_KEY,))
 
 
 def _open(source: BinaryIO) -> av.container.InputContainer:
