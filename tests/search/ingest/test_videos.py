@@ -168,7 +168,8 @@ def test_an_html_file_named_like_a_video_is_refused_at_upload(alice):
             owner=alice,
             file=upload_file("clip.mp4", b"<!doctype html><script>alert(1)</script>", "video/mp4"),
         )
-    assert refused.value.reason.startswith("not a supported image")
+    assert refused.value.reason.startswith("not a supported image or video (images: JPEG")
+    assert refused.value.reason.endswith("videos: MP4/MOV, MKV, WebM, AVI)")
     assert not Photo.objects.exists()
 
 
