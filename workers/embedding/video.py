@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -389,6 +389,8 @@ def sample_keyframes(
     max_frames: int,
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
     time_limit_s: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    progress_every_s: float = 2.0,
 ) -> list[Keyframe]:
     """Keyframes of ``source`` in time order, from one decode pass.
 
@@ -398,7 +400,8 @@ def sample_keyframes(
     as the gap ends), and at the latest ``max_gap_s`` after it. The first frame that is not blank
     always is. Over ``max_frames``, the biggest changes are kept, with gap frames spread evenly
     among the rest. Raises ``VideoDecodeError`` for damage (unless some frames were found before
-    it) and when the decode takes longer than ``time_limit_s``.
+    it) and when the decode takes longer than ``time_limit_s``. ``on_progress`` is called with
+    the time decoded so far (ms), at most once every ``progress_every_s`` seconds of wall time.
     """
     if max_frames < 1:
         raise ValueError("max_frames must be at least 1")
@@ -418,8 +421,12 @@ def sample_keyframes(
         # video, and their neighbours, a frame or two away, show the same scene.
         stream.codec_context.skip_frame = "NONREF"
         try:
+            reported = time.monotonic()
             for frame in _frames(container, stream, deadline):
                 time_ms = round(frame.time * 1000) if frame.time is not None else 0
+                if on_progress is not None and time.monotonic() - reported >= progress_every_s:
+                    reported = time.monotonic()
+                    on_progress(time_ms)
                 thumb = _score_thumbnail(frame, reformatter)
                 score = 0.0 if previous is None else float(np.abs(thumb - previous).mean())
                 previous = thumb
