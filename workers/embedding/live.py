@@ -95,6 +95,8 @@ def _makernote_ascii(note: bytes, tag: int) -> str:
         else:
             (offset,) = struct.unpack_from(order + "I", note, at + 8)
             raw = note[offset : offset + length]
+        if len(raw) < length:
+            return ""  # the value lies past the end of the MakerNote: cut short
         text = raw.split(b"\x00", 1)[0].decode("ascii", "replace").strip()
         return text[:64] if _IDENTIFIER.fullmatch(text) else ""
     return ""
