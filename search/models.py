@@ -164,6 +164,12 @@ class Photo(models.Model):
                 name="photo_live_pairing",
                 condition=~models.Q(content_identifier=""),
             ),
+            # Every upload asks whether its bytes are already some photo's motion.
+            models.Index(
+                fields=["owner", "motion_sha256"],
+                name="photo_motion_bytes",
+                condition=~models.Q(motion_sha256=""),
+            ),
             models.Index(
                 fields=["motion_queued_at"],
                 name="photo_motion_pending",
