@@ -31,6 +31,12 @@ def embed_video(photo_id: int) -> None:
     _on_commit(task_names.EMBED_VIDEO, photo_id)
 
 
+def prepare_motion(photo_id: int) -> None:
+    """Ask a video worker to extract, check and make playable a still's motion (a Live
+    Photo's MOV, a motion photo's MP4)."""
+    _on_commit(task_names.PREPARE_MOTION, photo_id)
+
+
 def embed_item(photo_id: int, kind: str) -> None:
     """``embed_photo`` or ``embed_video``, by the item's kind."""
     (embed_video if kind == "video" else embed_photo)(photo_id)

@@ -34,6 +34,15 @@ def attempt_files(photo: "Photo", attempt: uuid.UUID) -> tuple[str, ...]:
     return (*rendition_names(photo, attempt), playable_name(photo, attempt))
 
 
+def motion_name(photo: "Photo", suffix: str = ".mp4") -> str:
+    """A fresh name for a Live Photo's or motion photo's clip, or its playable copy."""
+    return f"motion/{photo.owner_id}/{photo.pk}/{uuid.uuid4().hex}{suffix[:10]}"
+
+
+def motion_upload_to(photo: "Photo", filename: str) -> str:
+    return motion_name(photo, PurePosixPath(filename).suffix.lower() or ".mp4")
+
+
 def thumbnail_upload_to(photo: "Photo", filename: str) -> str:
     return rendition_names(photo, uuid.uuid4())[0]
 
@@ -64,6 +73,12 @@ class Photo(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class MotionStatus(models.TextChoices):
+        NONE = "", "None"  # a plain still (or a video)
+        PENDING = "pending", "Pending"  # the clip is to be extracted, probed, made playable
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photos"
     )
@@ -80,6 +95,25 @@ class Photo(models.Model):
     video_codec = models.CharField(max_length=32, blank=True)
     # A copy the browser can play (H.264/AAC MP4), made when the original is not.
     playable = models.FileField(upload_to=playable_upload_to, max_length=255, blank=True)
+    # Seconds of a video decoded so far by the attempt processing it (the dashboard's
+    # progress); written at a bounded rate, cleared when it is done.
+    progress_ms = models.PositiveIntegerField(null=True, blank=True)
+    # A Live Photo (an Apple still + MOV sharing ``content_identifier``) or an Android motion
+    # photo (a JPEG with an MP4 appended) is ONE row, the still's: the clip is its ``motion``
+    # (docs/VIDEO.md, Live Photos). A MOV that arrives before its still is a video row, with
+    # its identifier, until the still comes and takes it over.
+    content_identifier = models.CharField(max_length=64, blank=True)
+    motion = models.FileField(upload_to=motion_upload_to, max_length=255, blank=True)
+    motion_playable = models.FileField(upload_to=motion_upload_to, max_length=255, blank=True)
+    motion_filename = models.CharField(max_length=255, blank=True)  # as the MOV was uploaded
+    motion_sha256 = models.CharField(max_length=64, blank=True)  # the MOV's, for duplicates
+    motion_size_bytes = models.PositiveBigIntegerField(default=0)
+    motion_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    motion_status = models.CharField(
+        max_length=16, choices=MotionStatus.choices, blank=True, default=MotionStatus.NONE
+    )
+    motion_failure_reason = models.TextField(blank=True)
+    motion_queued_at = models.DateTimeField(null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     # Grid size and a large preview, both made by the worker from the same decode.
@@ -136,6 +170,23 @@ class Photo(models.Model):
             ),
             # Whether a library holds any ready video, asked by every search: a tiny index.
             models.Index(fields=["status"], name="photo_videos", condition=models.Q(kind="video")),
+            # Live Photo halves looking for each other, per owner.
+            models.Index(
+                fields=["owner", "content_identifier"],
+                name="photo_live_pairing",
+                condition=~models.Q(content_identifier=""),
+            ),
+            # Every upload asks whether its bytes are already some photo's motion.
+            models.Index(
+                fields=["owner", "motion_sha256"],
+                name="photo_motion_bytes",
+                condition=~models.Q(motion_sha256=""),
+            ),
+            models.Index(
+                fields=["motion_queued_at"],
+                name="photo_motion_pending",
+                condition=models.Q(motion_status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

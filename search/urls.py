@@ -33,6 +33,7 @@ urlpatterns = [
     path(
         "photos/<int:pk>/playable/", photos.photo_file, {"kind": "playable"}, name="photo_playable"
     ),
+    path("photos/<int:pk>/motion/", photos.photo_file, {"kind": "motion"}, name="photo_motion"),
     path(
         "photos/<int:pk>/original/", photos.photo_file, {"kind": "original"}, name="photo_original"
     ),

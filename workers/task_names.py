@@ -6,6 +6,7 @@ under them, so the web side never imports the task modules (nor they it, in a ci
 
 EMBED_PHOTO = "workers.tasks.embed_photo"
 EMBED_VIDEO = "workers.tasks.embed_video"
+PREPARE_MOTION = "workers.tasks.prepare_motion"
 FIND_NEAR_DUPLICATES = "workers.tasks.find_near_duplicates"
 SWEEP_PHOTOS = "workers.tasks.sweep_photos"
 MODEL_PREPARE = "workers.tasks.model_prepare"

@@ -16,6 +16,7 @@ from search.duplicates.services import near_duplicate_pairs_find
 from search.ingest import model_switch
 from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
 from search.ingest.model_switch import embed_missing
+from search.ingest.motion import photo_motion_prepare, photos_motion_requeue
 from search.ingest.pipeline import pipeline_is_paused
 from search.ingest.services import photos_embed, photos_embed_ready, photos_requeue_stalled
 from search.models import Photo
@@ -81,6 +82,23 @@ def embed_video(self, photo_id: int) -> str | None:
     return _embed(self, photo_id, batch_size=1, kind=Photo.Kind.VIDEO)
 
 
+@shared_task(
+    name=task_names.PREPARE_MOTION,
+    soft_time_limit=settings.MEDIASEARCH_VIDEO_TASK_TIME_LIMIT - 30,
+    time_limit=settings.MEDIASEARCH_VIDEO_TASK_TIME_LIMIT,
+    **RETRYING,
+)
+def prepare_motion(photo_id: int) -> str | None:
+    """Extract, check and make playable a still's motion (Live Photo, motion photo). Safe to
+    run twice. Returns the motion's new status, if this call changed it."""
+    try:
+        status = photo_motion_prepare(photo_id=photo_id)
+    except INTERRUPTIONS:
+        logger.warning("motion of photo %s ran out of time; the sweeper re-sends it", photo_id)
+        return None
+    return str(status) if status else None
+
+
 @shared_task(name=task_names.FIND_NEAR_DUPLICATES, **RETRYING)
 def find_near_duplicates(photo_ids: list[int], model_id: str) -> int:
     """Record the near-duplicate pairs of freshly embedded photos. Safe to run twice.
@@ -97,6 +115,7 @@ def sweep_photos() -> int:
     that lack the active model's vector; return how many photos were re-sent."""
     requeued = len(photos_requeue_stalled())
     if not pipeline_is_paused():
+        requeued += len(photos_motion_requeue())
         embed_missing()
         model_switch.model_switch_nudge()
     return requeued

@@ -32,6 +32,10 @@ MEDIASEARCH_EMBED_BATCH_SIZE = env_int("MEDIASEARCH_EMBED_BATCH_SIZE", 16)
 # Videos (docs/VIDEO.md): longer ones are refused with the reason; keyframes are taken at scene
 # changes, at least MIN_GAP and at most MAX_GAP seconds apart, at most MAX_FRAMES per video.
 MEDIASEARCH_MAX_VIDEO_SECONDS = env_int("MEDIASEARCH_MAX_VIDEO_SECONDS", 3 * 3600)
+# A Live Photo's or motion photo's clip: a few seconds; a longer one is not made playable.
+MEDIASEARCH_MAX_MOTION_SECONDS = env_int("MEDIASEARCH_MAX_MOTION_SECONDS", 60)
+# How often a worker records how far into a video it has decoded (the dashboard's progress).
+MEDIASEARCH_VIDEO_PROGRESS_EVERY = env_float("MEDIASEARCH_VIDEO_PROGRESS_EVERY", 2.0)
 MEDIASEARCH_VIDEO_MIN_GAP = env_float("MEDIASEARCH_VIDEO_MIN_GAP", 1.0)
 MEDIASEARCH_VIDEO_MAX_GAP = env_float("MEDIASEARCH_VIDEO_MAX_GAP", 10.0)
 MEDIASEARCH_VIDEO_MAX_FRAMES = env_int("MEDIASEARCH_VIDEO_MAX_FRAMES", 600)

@@ -28,7 +28,8 @@ MEDIASEARCH_QUEUES: dict[str, dict[str, Any]] = {
     },
     VIDEO_QUEUE: {
         "label": "Videos to embed",
-        "tasks": ["workers.tasks.embed_video"],
+        # A Live Photo's or motion photo's clip is made playable here too (a transcode).
+        "tasks": ["workers.tasks.embed_video", "workers.tasks.prepare_motion"],
         "dev_worker": "video-worker",
     },
     MAINTENANCE_QUEUE: {

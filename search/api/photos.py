@@ -33,9 +33,14 @@ router = Router()
 
 class UploadResultOut(Schema):
     filename: str
-    outcome: Literal["created", "duplicate", "rejected"]
+    outcome: Literal["created", "duplicate", "paired", "rejected"] = Field(
+        description="paired: the file is the motion of a Live Photo whose still was already "
+        "there; it became that photo's motion, and `photo` is the still"
+    )
     reason: str = Field(description="why the file was refused; empty otherwise")
-    photo: PhotoOut | None = Field(description="the new photo, or the one it duplicates")
+    photo: PhotoOut | None = Field(
+        description="the new photo, the one it duplicates, or the still it was paired with"
+    )
 
 
 class UploadOut(Schema):
@@ -134,6 +139,16 @@ FILE_RESPONSES = {
 }
 
 
+# A clip: the playable MP4, or (to download) a Live Photo's MOV as uploaded.
+_VIDEO = {"schema": {"type": "string", "format": "binary"}}
+MOTION_RESPONSES = {
+    status: {**answer, "content": {"video/mp4": _VIDEO, "video/quicktime": _VIDEO}}
+    if status in (200, 206)
+    else answer
+    for status, answer in FILE_RESPONSES.items()
+}
+
+
 def _photo_file(request: ApiRequest, photo_id: int, kind: str, download: bool = False):
     return photo_file_response(
         request, photo=visible_photo(request.auth, photo_id), kind=kind, download=download
@@ -185,3 +200,19 @@ def photos_preview(request: ApiRequest, photo_id: int):
 )
 def photos_original(request: ApiRequest, photo_id: int, download: bool = False):
     return _photo_file(request, photo_id, "original", download)
+
+
+@router.api_operation(["HEAD"], "/photos/{photo_id}/motion", include_in_schema=False)
+@router.get(
+    "/photos/{photo_id}/motion",
+    response=HIDDEN,
+    openapi_extra={"responses": MOTION_RESPONSES},
+    summary="A Live Photo's or motion photo's clip",
+    description="An MP4 a browser plays; `download=true` gives the clip as uploaded (a Live "
+    "Photo's MOV) or as extracted. 404 for a photo without motion, or until it is ready.",
+    operation_id="photos_motion",
+    tags=["photos"],
+    url_name="photo_motion",
+)
+def photos_motion(request: ApiRequest, photo_id: int, download: bool = False):
+    return _photo_file(request, photo_id, "motion", download)

@@ -99,6 +99,11 @@ class PhotoLinksOut(Schema):
     thumbnail: str | None = Field(description="null until the worker has made it")
     preview: str | None = Field(description="null until the worker has made it")
     original: str
+    motion: str | None = Field(
+        default=None,
+        description="a Live Photo's or motion photo's clip (playable in a browser; "
+        "`?download=1` gives it as uploaded); null for other items and until it is ready",
+    )
 
 
 class TagOut(Schema):
@@ -122,6 +127,12 @@ class PhotoOut(Schema):
     format: str
     kind: Literal["photo", "video"]
     duration_ms: int | None = Field(description="a video's length; null for a photo")
+    motion_status: Literal["", "pending", "ready", "failed"] = Field(
+        description="a Live Photo's or motion photo's clip: being prepared, ready, or failed "
+        "(with motion_failure_reason); empty for a photo without one, and for a video"
+    )
+    motion_failure_reason: str
+    motion_duration_ms: int | None
     size_bytes: int
     width: int | None
     height: int | None
@@ -167,7 +178,11 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
     (select it with the photo)."""
 
     def links(names: dict[str, str]) -> dict[str, str | None]:
-        present = {"thumbnail": bool(photo.thumbnail), "preview": bool(photo.preview)}
+        present = {
+            "thumbnail": bool(photo.thumbnail),
+            "preview": bool(photo.preview),
+            "motion": photo.motion_status == Photo.MotionStatus.READY,
+        }
         return {
             kind: request.build_absolute_uri(reverse(name, args=[photo.pk]))
             if present.get(kind, True)
@@ -181,6 +196,9 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
         "format": photo.image_format,
         "kind": photo.kind,
         "duration_ms": photo.duration_ms,
+        "motion_status": photo.motion_status,
+        "motion_failure_reason": photo.motion_failure_reason,
+        "motion_duration_ms": photo.motion_duration_ms,
         "size_bytes": photo.size_bytes,
         "width": photo.width,
         "height": photo.height,
@@ -204,6 +222,7 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
                 "thumbnail": "api:photo_thumbnail",
                 "preview": "api:photo_preview",
                 "original": "api:photo_original",
+                "motion": "api:photo_motion",
             }
         ),
         "web": links(
@@ -211,6 +230,7 @@ def photo_out(request: HttpRequest, photo: Photo, owner: str | None = None) -> d
                 "thumbnail": "search:photo_thumbnail",
                 "preview": "search:photo_preview",
                 "original": "search:photo_original",
+                "motion": "search:photo_motion",
             }
         ),
     }

@@ -68,6 +68,8 @@ class VideoInProgress:
     length: str  # "1:02:03"
     started_at: datetime | None
     attempt: int
+    decoded: str = ""  # how far the worker has decoded it, "0:42", "" until it says
+    percent: int | None = None  # of its length decoded (keyframe sampling is most of the work)
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,28 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
             for queue, spec in settings.MEDIASEARCH_QUEUES.items()
         ],
         videos_processing=[
-            VideoInProgress(pk, name, clock(duration or 0) if duration else "", started, attempt)
-            for pk, name, duration, started, attempt in Photo.objects.filter(
+            VideoInProgress(
+                pk,
+                name,
+                clock(duration or 0) if duration else "",
+                started,
+                attempt,
+                decoded=clock(progress) if progress is not None else "",
+                percent=min(100, round(100 * progress / duration))
+                if progress is not None and duration
+                else None,
+            )
+            for pk, name, duration, started, attempt, progress in Photo.objects.filter(
                 kind=Photo.Kind.VIDEO, status=Photo.Status.PROCESSING
             )
             .order_by("processing_started_at")
             .values_list(
-                "pk", "original_filename", "duration_ms", "processing_started_at", "attempts"
+                "pk",
+                "original_filename",
+                "duration_ms",
+                "processing_started_at",
+                "attempts",
+                "progress_ms",
             )[:20]
         ],
         workers=workers,

@@ -4,6 +4,7 @@ when the original is not (``workers.embedding.video`` does the decoding)."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import uuid
 
@@ -11,6 +12,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import DatabaseError
 
 from search.ingest.decoded import Decoded
 from search.models import Photo, playable_name
@@ -24,6 +26,8 @@ from workers.embedding.video import (
     video_renditions,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def video_decoded(
     video: Photo, *, engine: ClipEngine, renditions: bool, attempt: uuid.UUID
@@ -33,6 +37,8 @@ def video_decoded(
     Raises ``VideoDecodeError`` with a reason the owner can read."""
     with video.file.open("rb") as handle:
         info = probe_video(handle, max_duration_s=settings.MEDIASEARCH_MAX_VIDEO_SECONDS)
+        duration_ms = round(info.duration_s * 1000)
+        _progress_write(video, attempt, progress_ms=0, duration_ms=duration_ms)
         handle.seek(0)
         keyframes = sample_keyframes(
             handle,
@@ -40,6 +46,8 @@ def video_decoded(
             min_gap_s=settings.MEDIASEARCH_VIDEO_MIN_GAP,
             max_gap_s=settings.MEDIASEARCH_VIDEO_MAX_GAP,
             max_frames=settings.MEDIASEARCH_VIDEO_MAX_FRAMES,
+            on_progress=lambda at: _progress_write(video, attempt, progress_ms=at),
+            progress_every_s=settings.MEDIASEARCH_VIDEO_PROGRESS_EVERY,
         )
         if not keyframes:
             raise VideoDecodeError("no frame of the video could be decoded")
@@ -63,7 +71,8 @@ def video_decoded(
     fields: dict[str, object] = {
         "width": info.width,
         "height": info.height,
-        "duration_ms": round(info.duration_s * 1000),
+        "duration_ms": duration_ms,
+        "progress_ms": None,
         "frame_rate": info.fps,
         "video_codec": info.codec,
         "taken_at": info.taken_at,
@@ -77,6 +86,20 @@ def video_decoded(
     return Decoded(
         photo=video, frames=frames, renditions=(thumbnail, preview), fields=fields, files=files
     )
+
+
+def _progress_write(
+    video: Photo, attempt: uuid.UUID, *, progress_ms: int, duration_ms: int | None = None
+) -> None:
+    """How far this attempt has decoded ``video``, for the dashboard (only while it holds the
+    video; a failed write costs the figure, never the video)."""
+    fields: dict[str, object] = {"progress_ms": progress_ms}
+    if duration_ms is not None:
+        fields["duration_ms"] = duration_ms
+    try:
+        Photo.objects.filter(pk=video.pk, claim_token=attempt).update(**fields)
+    except DatabaseError:
+        logger.warning("could not record the progress of video %s", video.pk, exc_info=True)
 
 
 def _playable_store(video: Photo, source, attempt: uuid.UUID) -> str:

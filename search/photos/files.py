@@ -23,7 +23,9 @@ def photo_file_response(
     """Stream the original, thumbnail or preview of a photo the caller may see (the web pages
     and the JSON API both serve files through this): all of it, or the range the request asks
     for. Raises Http404 for a derived file that the worker has not made yet."""
-    if kind == "playable":
+    if kind == "motion":
+        response = _motion_response(request, photo, download=download)
+    elif kind == "playable":
         if not photo.playable:
             raise Http404("This video has no playable copy; its original plays as it is.")
         stem = photo.original_filename.rsplit(".", 1)[0]
@@ -51,6 +53,26 @@ def photo_file_response(
     response["Cache-Control"] = "private, max-age=3600"
     response["Content-Security-Policy"] = settings.MEDIASEARCH_CSP_FILES
     return response
+
+
+def _motion_response(request: HttpRequest, photo: Photo, *, download: bool) -> HttpResponseBase:
+    """A Live Photo's or motion photo's clip: the playable copy to play (when one was made),
+    the clip as it was uploaded or extracted to download."""
+    if photo.motion_status != Photo.MotionStatus.READY:
+        raise Http404("This photo has no motion, or it is not ready.")
+    stem = photo.original_filename.rsplit(".", 1)[0] or "photo"
+    if photo.motion_playable and not download:
+        return file_response(
+            request, photo.motion_playable, content_type="video/mp4", filename=f"{stem}-live.mp4"
+        )
+    quicktime = photo.motion.name.lower().endswith(".mov")
+    return file_response(
+        request,
+        photo.motion,
+        content_type="video/quicktime" if quicktime else "video/mp4",
+        as_attachment=download,
+        filename=f"{stem}{'.mov' if quicktime else '-motion.mp4'}",
+    )
 
 
 def media_format(photo: Photo) -> ImageFormat | VideoFormat | None:

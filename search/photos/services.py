@@ -18,8 +18,14 @@ from django.utils import timezone
 from search import dispatch
 from search.models import Photo, attempt_files, photo_upload_to
 from search.photos.changes import search_choices_changed
-from workers.embedding.images import ImageDecodeError, identify_format
-from workers.embedding.video import identify_video
+from search.photos.live import live_motion_absorb, live_pairing_lock, live_still_for_motion
+from workers.embedding.images import ACCEPTED_FORMATS_TEXT, ImageDecodeError, identify_format
+from workers.embedding.live import still_motion
+from workers.embedding.video import (
+    ACCEPTED_VIDEO_FORMATS_TEXT,
+    identify_video,
+    read_content_identifier,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +53,9 @@ def too_big_reason(kind: str = "photo") -> str:
 class PhotoCreateResult:
     photo: Photo
     created: bool  # False: the owner already had these exact bytes
+    # True: the file was the motion of a Live Photo whose still was there, and ``photo`` is
+    # that still (``created`` is then False)
+    paired: bool = False
 
 
 def photo_create(*, owner, file: File) -> PhotoCreateResult:
@@ -71,9 +80,12 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
 
     digest = _sha256(file)
     existing = Photo.objects.filter(owner=owner, sha256=digest).first()
+    if existing is None:
+        existing = Photo.objects.filter(owner=owner, motion_sha256=digest).first()
     if existing is not None:
         return PhotoCreateResult(photo=existing, created=False)
 
+    identifier, motion_photo = _motion_identify(kind, media_format, file)
     photo = Photo(
         owner=owner,
         original_filename=name,
@@ -82,12 +94,28 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
         image_format=media_format,
         kind=kind,
         queued_at=timezone.now(),
+        content_identifier=identifier,
     )
+    if motion_photo:
+        photo.motion_status = Photo.MotionStatus.PENDING
+        photo.motion_queued_at = photo.queued_at
     _original_store(photo, file, name)
     try:
         with transaction.atomic():
+            if identifier:
+                live_pairing_lock(owner_id=owner.pk, content_identifier=identifier)
+                if kind == Photo.Kind.VIDEO:
+                    still, duplicate = live_still_for_motion(motion=photo)
+                    if still is not None:
+                        if duplicate:
+                            photo.file.delete(save=False)
+                        return PhotoCreateResult(photo=still, created=False, paired=not duplicate)
             photo.save()
             dispatch.embed_item(photo.pk, photo.kind)
+            if identifier and kind == Photo.Kind.PHOTO:
+                live_motion_absorb(still=photo)
+            if motion_photo:
+                dispatch.prepare_motion(photo.pk)
     except IntegrityError:
         # The same bytes arrived twice at once; the other request stored them first.
         photo.file.delete(save=False)
@@ -97,6 +125,18 @@ def photo_create(*, owner, file: File) -> PhotoCreateResult:
         photo.file.delete(save=False)
         raise
     return PhotoCreateResult(photo=photo, created=True)
+
+
+def _motion_identify(kind: str, media_format: str, file: File) -> tuple[str, bool]:
+    """A Live Photo half's content identifier (a still's or a MOV's), and whether a still is
+    an Android motion photo, from the file's headers."""
+    source = cast(BinaryIO, file)
+    source.seek(0)
+    if kind == Photo.Kind.VIDEO:
+        identifier = read_content_identifier(source) if media_format == "MP4" else ""
+        return identifier, False
+    motion = still_motion(source, media_format)
+    return motion.content_identifier, motion.motion_photo
 
 
 def _media_identify(name: str, file: File) -> tuple[str, str]:
@@ -113,8 +153,18 @@ def _media_identify(name: str, file: File) -> tuple[str, str]:
         if video is None:
             if (file.size or 0) > settings.MEDIASEARCH_MAX_UPLOAD_BYTES:
                 raise PhotoRejected(name, too_big_reason()) from None  # as the page says
-            raise PhotoRejected(name, str(exc)) from None
+            raise PhotoRejected(name, _not_accepted_reason(str(exc))) from None
         return Photo.Kind.VIDEO, video.upper()
+
+
+def _not_accepted_reason(reason: str) -> str:
+    # The image decoder's refusal lists only images; an upload may be a video too.
+    if reason.startswith("not a supported image"):
+        return (
+            f"not a supported image or video (images: {ACCEPTED_FORMATS_TEXT}; "
+            f"videos: {ACCEPTED_VIDEO_FORMATS_TEXT})"
+        )
+    return reason
 
 
 def _original_store(photo: Photo, file: File, name: str) -> None:
@@ -140,7 +190,9 @@ class UploadItem:
     """What became of one file of an upload."""
 
     filename: str  # as the user named it (see ``display_filename``)
-    outcome: str  # "created"; "duplicate": the owner already had these bytes; "rejected"
+    # "created"; "duplicate": the owner already had these bytes; "paired": a Live Photo's
+    # motion, joined to its still (``photo``); "rejected"
+    outcome: str
     photo: Photo | None  # the new or the existing photo; None when rejected
     reason: str = ""  # why it was rejected
 
@@ -184,6 +236,10 @@ def photos_create_many(*, owner, files: Sequence[File]) -> UploadReport:
             rejected.append(str(exc))
             items.append(UploadItem(exc.filename, "rejected", photo=None, reason=exc.reason))
             continue
+        if result.paired:
+            # The motion of a Live Photo whose still was there: one item, the still.
+            items.append(UploadItem(display_filename(file.name), "paired", photo=result.photo))
+            continue
         (created if result.created else duplicates).append(result.photo)
         outcome = "created" if result.created else "duplicate"
         items.append(UploadItem(display_filename(file.name), outcome, photo=result.photo))
@@ -206,7 +262,14 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
         files = [
             (field.storage, field.name)
             for photo in photos
-            for field in (photo.file, photo.thumbnail, photo.preview)
+            for field in (
+                photo.file,
+                photo.thumbnail,
+                photo.preview,
+                photo.playable,
+                photo.motion,
+                photo.motion_playable,
+            )
             if field.name
         ]
         # An attempt that did not finish may have left renditions that no field points at.

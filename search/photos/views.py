@@ -35,6 +35,7 @@ from search.tags.selectors import photo_tags_for
 from search.web.pages import ids_from, prefers_json, redirect_back
 from workers.active_engine import get_engine
 from workers.embedding.images import ACCEPTED_FORMATS_TEXT
+from workers.embedding.video import ACCEPTED_VIDEO_FORMATS_TEXT
 
 # The upload page asks for the state of at most this many photos per request.
 MAX_STATUS_IDS = 200
@@ -134,6 +135,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             "too_big_video": too_big_reason("video"),
             "max_mb": settings.MEDIASEARCH_MAX_UPLOAD_BYTES // (1024 * 1024),
             "accepted_formats": ACCEPTED_FORMATS_TEXT,
+            "accepted_video_formats": ACCEPTED_VIDEO_FORMATS_TEXT,
+            "max_video_mb": settings.MEDIASEARCH_MAX_VIDEO_UPLOAD_BYTES // (1024 * 1024),
             "too_big": too_big_reason(),
         },
     )

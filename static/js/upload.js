@@ -209,6 +209,9 @@
       if (item.outcome === "duplicate") {
         note = "already in your library, not stored again" + (note ? "; " + note : "");
       }
+      if (item.outcome === "paired") {
+        note = `the motion of Live Photo ${photo.filename}: one item with it`;
+      }
     }
     view.row.dataset.phase = item.phase;
     view.row.dataset.status = status;

@@ -15,9 +15,10 @@ from workers.embedding.demo.scenes import Scene, render
 pytestmark = pytest.mark.browser
 
 NOT_AN_IMAGE = (
-    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
-    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
-    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
+    "not a supported image or video (images: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, "
+    "AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
+    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2; "
+    "videos: MP4/MOV, MKV, WebM, AVI)"
 )
 TOO_BIG = "the file is larger than the 100 MB limit"  # the app's default limit
 DAMAGED = "the image data is damaged or incomplete"

@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -172,11 +172,30 @@ def probe_video(source: BinaryIO, *, max_duration_s: float) -> VideoInfo:
             longitude=longitude,
             camera_make=_first_tag(tags, _MAKE_KEYS),
             camera_model=_first_tag(tags, _MODEL_KEYS),
-            content_identifier=_first_tag(tags, ("com.apple.quicktime.content.identifier",)),
+            content_identifier=_first_tag(tags, (CONTENT_IDENTIFIER_KEY,)),
             audio_codec=audio.codec_context.name if audio is not None else "",
             rotation=rotation,
             pixel_format=stream.codec_context.pix_fmt or "",
         )
+
+
+CONTENT_IDENTIFIER_KEY = "com.apple.quicktime.content.identifier"
+
+
+def read_content_identifier(source: BinaryIO) -> str:
+    """The Live Photo content identifier of a QuickTime/MP4 file, from its metadata alone
+    (no frame is decoded: cheap enough for the upload request). "" when it has none, or when
+    the container cannot be opened (the probe then gives the reason)."""
+    position = source.tell()
+    try:
+        with av.open(source, mode="r", metadata_errors="replace") as container:
+            streams = container.streams.video
+            tags = _tags(container, streams[0]) if streams else _tags(container, container)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return ""
+    finally:
+        source.seek(position)
+    return _first_tag(tags, (CONTENT_IDENTIFIER_KEY,))
 
 
 def _open(source: BinaryIO) -> av.container.InputContainer:
@@ -370,6 +389,8 @@ def sample_keyframes(
     max_frames: int,
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
     time_limit_s: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    progress_every_s: float = 2.0,
 ) -> list[Keyframe]:
     """Keyframes of ``source`` in time order, from one decode pass.
 
@@ -379,7 +400,8 @@ def sample_keyframes(
     as the gap ends), and at the latest ``max_gap_s`` after it. The first frame that is not blank
     always is. Over ``max_frames``, the biggest changes are kept, with gap frames spread evenly
     among the rest. Raises ``VideoDecodeError`` for damage (unless some frames were found before
-    it) and when the decode takes longer than ``time_limit_s``.
+    it) and when the decode takes longer than ``time_limit_s``. ``on_progress`` is called with
+    the time decoded so far (ms), at most once every ``progress_every_s`` seconds of wall time.
     """
     if max_frames < 1:
         raise ValueError("max_frames must be at least 1")
@@ -399,8 +421,12 @@ def sample_keyframes(
         # video, and their neighbours, a frame or two away, show the same scene.
         stream.codec_context.skip_frame = "NONREF"
         try:
+            reported = time.monotonic()
             for frame in _frames(container, stream, deadline):
                 time_ms = round(frame.time * 1000) if frame.time is not None else 0
+                if on_progress is not None and time.monotonic() - reported >= progress_every_s:
+                    reported = time.monotonic()
+                    on_progress(time_ms)
                 thumb = _score_thumbnail(frame, reformatter)
                 score = 0.0 if previous is None else float(np.abs(thumb - previous).mean())
                 previous = thumb

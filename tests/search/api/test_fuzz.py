@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import schemathesis
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
@@ -226,6 +228,10 @@ def world(alice, bob):
     Photo.objects.filter(pk=photos[3]).update(
         status="failed", failure_reason="the image data is damaged"
     )
+    # The ready ones are Live Photos, so that a motion is served (its bytes are never decoded).
+    for pk in (red, blue, shared, private):
+        clip = default_storage.save(f"motion/{pk}/clip.mov", ContentFile(b"\0" * 64))
+        Photo.objects.filter(pk=pk).update(motion=clip, motion_status="ready")
     albums = []
     for owner, name, album_photos, shared_with in (
         (alice, "Mine", photos[:2], []),

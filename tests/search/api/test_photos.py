@@ -12,9 +12,10 @@ from tests.pipeline import embed_waiting
 pytestmark = pytest.mark.django_db
 
 NOT_AN_IMAGE = (
-    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
-    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
-    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
+    "not a supported image or video (images: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, "
+    "AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
+    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2; "
+    "videos: MP4/MOV, MKV, WebM, AVI)"
 )
 
 

@@ -243,7 +243,11 @@ def test_the_dashboard_shows_the_video_queue_and_the_videos_being_processed(
     with django_capture_on_commit_callbacks(execute=True):
         video = photo_create(owner=alice, file=upload_file("long.mp4", out.getvalue())).photo
     Photo.objects.filter(pk=video.pk).update(
-        status="processing", duration_ms=3_723_000, attempts=2, processing_started_at=timezone.now()
+        status="processing",
+        duration_ms=3_723_000,
+        progress_ms=930_750,
+        attempts=2,
+        processing_started_at=timezone.now(),
     )
     client.force_login(staff)
 
@@ -253,6 +257,7 @@ def test_the_dashboard_shows_the_video_queue_and_the_videos_being_processed(
     html = page.content.decode()
     assert "Videos being processed" in html
     assert "long.mp4</a> (1:02:03 long): started" in html and "attempt 2" in html
+    assert "decoded 15:30 of 1:02:03" in html and 'value="25"' in html
 
 
 def test_the_dashboard_shows_each_queue_of_the_table_with_its_depth(

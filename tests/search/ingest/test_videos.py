@@ -135,6 +135,24 @@ def test_the_media_filter_keeps_photos_or_videos(alice):
     assert found(Media.PHOTOS) == {photo.pk}
 
 
+def test_the_worker_records_how_far_it_has_decoded_a_video_and_clears_it_when_done(alice, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.MEDIASEARCH_VIDEO_PROGRESS_EVERY = 0  # every frame, so that a short video reports
+    video = uploaded_video(alice)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert embed_video(video) == Photo.Status.READY
+
+    progress = [q["sql"] for q in queries if 'SET "progress_ms"' in q["sql"]]
+    assert len(progress) > 20  # 9 s at 10 fps, non-reference frames skipped
+    assert 'SET "progress_ms" = 0, "duration_ms" = 9000' in progress[0]  # as soon as probed
+    assert 'SET "progress_ms" = 8900' in progress[-1]  # its last frame
+    video.refresh_from_db()
+    assert video.progress_ms is None and video.duration_ms == pytest.approx(9000, abs=200)
+
+
 def test_an_hevc_video_gets_a_browser_playable_copy(alice):
     video = uploaded_video(alice, name="phone.mov", codec="hevc", container="mov")
 
@@ -168,7 +186,8 @@ def test_an_html_file_named_like_a_video_is_refused_at_upload(alice):
             owner=alice,
             file=upload_file("clip.mp4", b"<!doctype html><script>alert(1)</script>", "video/mp4"),
         )
-    assert refused.value.reason.startswith("not a supported image")
+    assert refused.value.reason.startswith("not a supported image or video (images: JPEG")
+    assert refused.value.reason.endswith("videos: MP4/MOV, MKV, WebM, AVI)")
     assert not Photo.objects.exists()
 
 

@@ -33,10 +33,11 @@ def test_imports_a_tree_and_reports_exact_counts(folder, alice, capsys):
 
     assert out.splitlines()[:2] == [
         "Done: 3 imported, 1 already there, 1 failed.",
-        f"  {folder / '2024' / 'broken: scan.jpg'}: not a supported image "
-        "(accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, JPEG 2000, "
+        f"  {folder / '2024' / 'broken: scan.jpg'}: not a supported image or video "
+        "(images: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, JPEG 2000, "
         "Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
-        "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)",
+        "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2; "
+        "videos: MP4/MOV, MKV, WebM, AVI)",
     ]
     names = Photo.objects.filter(owner=alice).values_list("original_filename", flat=True)
     assert sorted(names) == ["a.jpg", "b.png", "c.heic"]

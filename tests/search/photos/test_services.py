@@ -68,9 +68,10 @@ def test_one_bad_file_does_not_stop_the_others(alice):
     report = photos_create_many(owner=alice, files=files)
     assert [photo.original_filename for photo in report.created] == ["one.jpg", "two.png"]
     assert report.rejected == [
-        "page.html: not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, "
+        "page.html: not a supported image or video (images: JPEG, PNG, WebP, GIF, TIFF, BMP, "
         "HEIC/HEIF, AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
-        "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
+        "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2; "
+        "videos: MP4/MOV, MKV, WebM, AVI)"
     ]
     assert Photo.objects.count() == 2
 

@@ -22,11 +22,17 @@ from tests.conftest import upload_file
 from tests.pipeline import embed_waiting
 from tests.workers.embedding.test_decode_fuzz import mutated_files, seeds
 from workers.embedding.images import ACCEPTED_FORMATS_TEXT, ImageDecodeError, identify_format
+from workers.embedding.video import ACCEPTED_VIDEO_FORMATS_TEXT
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = max(30, int(os.environ.get("MEDIASEARCH_FUZZ_EXAMPLES", "300")) // 10)
-NOT_SUPPORTED = f"not a supported image (accepted: {ACCEPTED_FORMATS_TEXT})"
+# The engine's refusal names images; the upload's names videos too.
+ENGINE_NOT_SUPPORTED = f"not a supported image (accepted: {ACCEPTED_FORMATS_TEXT})"
+NOT_SUPPORTED = (
+    f"not a supported image or video (images: {ACCEPTED_FORMATS_TEXT}; "
+    f"videos: {ACCEPTED_VIDEO_FORMATS_TEXT})"
+)
 # What the header sniff can say; the worker's own reasons are about the pixel data.
 UPLOAD_REASONS = ("the file is empty", NOT_SUPPORTED, "the image header is damaged",
                   "the image has no pixels", "the image is ")  # fmt: skip
@@ -46,7 +52,7 @@ def header_verdict(data: bytes) -> str | None:
     try:
         identify_format(io.BytesIO(data))
     except ImageDecodeError as exc:
-        return str(exc)
+        return NOT_SUPPORTED if str(exc) == ENGINE_NOT_SUPPORTED else str(exc)
     return None
 
 

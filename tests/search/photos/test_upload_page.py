@@ -25,9 +25,10 @@ BROWSER_FORM = {
     "image/webp,*/*;q=0.8"
 }
 NOT_AN_IMAGE = (
-    "not a supported image (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, "
-    "JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
-    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2)"
+    "not a supported image or video (images: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, "
+    "AVIF, JPEG 2000, Netpbm PNM/PBM/PGM/PPM, DNG, Canon CR2, Canon CR3, "
+    "Nikon NEF, Sony ARW, Fujifilm RAF, Olympus ORF, Panasonic RW2; "
+    "videos: MP4/MOV, MKV, WebM, AVI)"
 )
 
 
@@ -165,7 +166,7 @@ def test_the_upload_page_names_every_accepted_format_from_the_allowlist(alice_cl
     page = alice_client.get(reverse("search:upload")).text
 
     assert f'<p class="hint">{ACCEPTED_FORMATS_TEXT}; up to 30 MB each.' in page
-    assert NOT_AN_IMAGE.endswith(f"(accepted: {ACCEPTED_FORMATS_TEXT})")  # what a refusal says
+    assert f"(images: {ACCEPTED_FORMATS_TEXT}; videos: " in NOT_AN_IMAGE  # what a refusal says
 
 
 # --- /photos/status/ -----------------------------------------------------------------------
