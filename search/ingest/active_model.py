@@ -32,7 +32,7 @@ def active_spec_from_database() -> ModelSpec:
     try:
         row = (
             ClipModel.objects.filter(state=ClipModel.State.ACTIVE)
-            .values_list("name", "pretrained")
+            .values_list("name", "pretrained", "precision")
             .first()
         )
     except DatabaseError:
