@@ -129,6 +129,29 @@ def engine_for(spec: ModelSpec) -> ClipEngine:
     return engine
 
 
+_preloading: set[ModelSpec] = set()
+
+
+def preload_in_background(spec: ModelSpec) -> None:
+    """Load ``spec``'s engine in a daemon thread unless it is loaded or loading: a web process
+    does this for the model a switch is building, so that its first search after the switch
+    does not wait for a load (and an export)."""
+    with _lock:
+        if spec in _engines or spec in _preloading:
+            return
+        _preloading.add(spec)
+
+    def load() -> None:
+        try:
+            engine_for(spec)
+        except Exception:  # the worker that prepares the switch records why
+            logger.warning("could not preload %s", spec, exc_info=True)
+        finally:
+            _preloading.discard(spec)
+
+    threading.Thread(target=load, name="clip-preload", daemon=True).start()
+
+
 def loaded_engine() -> ClipEngine | None:
     """The active model's engine if this process has loaded it already; never loads one."""
     return _engines.get(active_spec())

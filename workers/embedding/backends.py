@@ -306,6 +306,21 @@ class OpenVinoRunner:
         return np.array(self._request("text").infer({0: tokens})[0], np.float32)
 
 
+class SplitRunner:
+    """Images on one runtime, texts on another (each tower on the faster of the two)."""
+
+    def __init__(self, image: Runner, text: Runner) -> None:
+        self.image, self.text = image, text
+        self.name = f"{image.name} (images) + {text.name} (texts)"
+        self.precision = image.precision
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        return self.image.encode_pixels(pixels)
+
+    def encode_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        return self.text.encode_tokens(tokens)
+
+
 # ---------------------------------------------------------------------------------------------
 # The export cache
 
@@ -678,10 +693,15 @@ def choose_runner(
         report.precision = torch_runner.precision
         return torch_runner, report
 
-    _, runner, result = min(passed, key=lambda item: item[0])
+    # Each tower on its fastest runtime: a worker's cost is images, a web process's queries,
+    # and the two runtimes do not rank the same for both (OpenVINO's dynamic text length).
+    _, image_runner, image_result = min(passed, key=lambda item: item[2]["image_ms"])
+    _, text_runner, text_result = min(passed, key=lambda item: item[2]["text_ms"])
+    runner = image_runner if image_runner is text_runner else SplitRunner(image_runner, text_runner)
     report.name, report.precision = runner.name, runner.precision
-    report.image_ms, report.text_ms = result["image_ms"], result["text_ms"]
-    report.image_parity, report.text_parity = result["image_parity"], result["text_parity"]
+    report.image_ms, report.text_ms = image_result["image_ms"], text_result["text_ms"]
+    report.image_parity = image_result["image_parity"]
+    report.text_parity = text_result["text_parity"]
     if failures and requested != "auto":
         report.reason = "; ".join(failures)
     logger.info("CLIP backend: %s", report.summary)
