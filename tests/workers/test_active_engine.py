@@ -67,7 +67,7 @@ def test_the_tag_vectors_are_ready_before_the_first_photo(settings, tmp_path, no
 
     settings.MEDIASEARCH_TAG_CACHE_DIR = str(tmp_path)
     tags.forget_taggers()
-    engine = active.get_engine()
+    engine = engine_for(active.configured_spec())
     encoded = []
     original = engine.encode_texts
     engine.encode_texts = lambda texts: encoded.append(len(texts)) or original(texts)
