@@ -113,10 +113,16 @@ def main() -> None:
     parser.add_argument("--pretrained", default="", help='"" is a seeded random init')
     parser.add_argument("--photos-dir", default="/tmp/mediasearch-bench/photos")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--backend", default="auto", help="torch, onnxruntime, openvino, auto")
+    parser.add_argument("--precision", default="fp32", help="fp32 or int8")
     args = parser.parse_args()
     if args.quick:
         args.phone, args.web, args.rounds = 3, 3, 2
 
+    import os
+
+    os.environ["MEDIASEARCH_CLIP_BACKEND"] = args.backend
+    os.environ["MEDIASEARCH_CLIP_PRECISION"] = args.precision
     stack.start(model=args.model, pretrained=args.pretrained)
     import torch
     from django.conf import settings
@@ -126,12 +132,24 @@ def main() -> None:
     paths = photo_set(Path(args.photos_dir), phone=args.phone, web=args.web)
     # Both paths run as a worker process would: on the worker's torch threads (default: cores).
     use_torch_threads(settings.MEDIASEARCH_WORKER_TORCH_THREADS)
+    started = time.perf_counter()
     engine = get_engine()
+    print(f"engine loaded in {time.perf_counter() - started:.1f} s (export on a first run), "
+          f"backend: {engine.backend.summary}"
+          + (f"; {engine.backend.reason}" if engine.backend.reason else ""))  # fmt: skip
     print(f"model {engine.model_id}, torch threads {torch.get_num_threads()}, "
           f"{args.phone} phone + {args.web} web photos, {args.rounds} rounds")  # fmt: skip
     # One-time costs out of the way for both: first calls, and the end-to-end path's tag text
     # vectors, computed once per model on the first batch (see docs/PERFORMANCE.md).
     naive_loop(engine, paths[:1])
+    started = time.perf_counter()
+    from workers.active_engine import get_tagger
+
+    get_tagger(engine)
+    print(
+        f"tag vocabulary's text vectors (what a worker computes in the background at start, "
+        f"or reads from MEDIASEARCH_TAG_CACHE_DIR): {time.perf_counter() - started:.1f} s"
+    )
     warm_up = end_to_end(engine, paths[:1], round_no=-1)
     print(f"end-to-end warm-up (one photo, untimed): {warm_up['seconds']:.1f} s")
     ratios, naive_runs, e2e_runs = [], [], []

@@ -22,6 +22,9 @@ def start(*, model: str, pretrained: str) -> None:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     # Tag text vectors are computed once per model (minutes for ViT-B-32 on 2 cores): keep them.
     os.environ.setdefault("MEDIASEARCH_TAG_CACHE_DIR", "/tmp/mediasearch-bench/tag-cache")
+    # Exported graphs (a minute or more per model on 2 cores) are kept between runs too.
+    os.environ.setdefault("MEDIASEARCH_CLIP_EXPORT_DIR", "/tmp/mediasearch-bench/clip-export")
+    os.environ.setdefault("MEDIASEARCH_CLIP_BACKEND", "auto")
     os.environ["MEDIASEARCH_CLIP_MODEL"] = model
     os.environ["MEDIASEARCH_CLIP_PRETRAINED"] = pretrained
     os.environ["DJANGO_SETTINGS_MODULE"] = "mediasearch.settings.test"

@@ -359,6 +359,8 @@ class ClipModel(models.Model):
 
     name = models.CharField(max_length=100)  # an open_clip architecture
     pretrained = models.CharField(max_length=500, blank=True)  # tag, hf-hub: id or checkpoint
+    # fp32 or int8 (a model id of its own: the switch moves a library between precisions).
+    precision = models.CharField(max_length=8, default="fp32")
     model_id = models.CharField(max_length=200, blank=True)  # known once loaded
     dim = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices)

@@ -61,7 +61,11 @@ _spec_provider: Callable[[], ModelSpec] | None = None
 
 
 def configured_spec() -> ModelSpec:
-    return ModelSpec(settings.MEDIASEARCH_CLIP_MODEL, settings.MEDIASEARCH_CLIP_PRETRAINED)
+    return ModelSpec(
+        settings.MEDIASEARCH_CLIP_MODEL,
+        settings.MEDIASEARCH_CLIP_PRETRAINED,
+        settings.MEDIASEARCH_CLIP_PRECISION,
+    )
 
 
 def set_active_spec_provider(provider: Callable[[], ModelSpec]) -> None:
@@ -111,6 +115,9 @@ def engine_for(spec: ModelSpec) -> ClipEngine:
             options: dict[str, Any] = {
                 "device": settings.MEDIASEARCH_CLIP_DEVICE,
                 "cache_dir": settings.MEDIASEARCH_CLIP_CACHE_DIR,
+                "backend": settings.MEDIASEARCH_CLIP_BACKEND,
+                "export_cache_dir": settings.MEDIASEARCH_CLIP_EXPORT_DIR or None,
+                "gpu_precision": settings.MEDIASEARCH_CLIP_GPU_PRECISION,
             }
             if spec == configured_spec():
                 engine = load_engine_with_fallback(spec, **options)
@@ -120,6 +127,29 @@ def engine_for(spec: ModelSpec) -> ClipEngine:
             while len(_engines) > _KEEP_ENGINES:
                 del _engines[next(iter(_engines))]
     return engine
+
+
+_preloading: set[ModelSpec] = set()
+
+
+def preload_in_background(spec: ModelSpec) -> None:
+    """Load ``spec``'s engine in a daemon thread unless it is loaded or loading: a web process
+    does this for the model a switch is building, so that its first search after the switch
+    does not wait for a load (and an export)."""
+    with _lock:
+        if spec in _engines or spec in _preloading:
+            return
+        _preloading.add(spec)
+
+    def load() -> None:
+        try:
+            engine_for(spec)
+        except Exception:  # the worker that prepares the switch records why
+            logger.warning("could not preload %s", spec, exc_info=True)
+        finally:
+            _preloading.discard(spec)
+
+    threading.Thread(target=load, name="clip-preload", daemon=True).start()
 
 
 def loaded_engine() -> ClipEngine | None:
@@ -160,3 +190,20 @@ def get_tagger(engine: ClipEngine) -> Tagger:
     return tagger_for(
         engine, active_vocabulary(engine), cache_dir=settings.MEDIASEARCH_TAG_CACHE_DIR or None
     )
+
+
+def warm_tagger_in_background(engine: ClipEngine) -> threading.Thread:
+    """Compute (or read from the cache) the tag vocabulary's text vectors under ``engine`` in a
+    daemon thread, so that the first photo after a start or a model switch does not wait for
+    them. A photo that arrives sooner waits for this thread's result (``tagger_for``'s lock),
+    never for a second computation."""
+
+    def build() -> None:
+        try:
+            get_tagger(engine)
+        except Exception:  # a bad vocabulary: the photo's own tagging reports it
+            logger.warning("could not compute the tag vectors ahead", exc_info=True)
+
+    thread = threading.Thread(target=build, name="tag-vectors", daemon=True)
+    thread.start()
+    return thread

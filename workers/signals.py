@@ -11,7 +11,7 @@ import os
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from workers.active_engine import get_engine, use_torch_threads
+from workers.active_engine import get_engine, use_torch_threads, warm_tagger_in_background
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def load_model_in_pool_process(**_):
         logger.warning("worker runs the demo model: %s", engine.fallback_reason)
     else:
         logger.info("worker runs %s", engine.model_id)
+    logger.info("worker's CLIP backend: %s", engine.backend.summary if engine.backend else "torch")
+    warm_tagger_in_background(engine)
 
 
 def lower_priority_to(niceness: int) -> None:

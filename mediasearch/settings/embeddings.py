@@ -9,7 +9,26 @@ from .environment import env_bool, env_float, env_int, env_str, var_dir
 # engine falls back to the small demo model the project ships, and every page says so.
 MEDIASEARCH_CLIP_MODEL = env_str("MEDIASEARCH_CLIP_MODEL", "ViT-B-32")
 MEDIASEARCH_CLIP_PRETRAINED = env_str("MEDIASEARCH_CLIP_PRETRAINED", "laion2b_s34b_b79k")
+# "cpu" or "cuda" ("cuda:1"...): a CUDA device torch cannot see falls back to the CPU, with the
+# reason on the dashboard. On CUDA the forward pass runs under autocast in
+# MEDIASEARCH_CLIP_GPU_PRECISION (fp16, bf16, or fp32 for none).
 MEDIASEARCH_CLIP_DEVICE = env_str("MEDIASEARCH_CLIP_DEVICE", "cpu")
+MEDIASEARCH_CLIP_GPU_PRECISION = env_str("MEDIASEARCH_CLIP_GPU_PRECISION", "fp16")
+# The runtime of the forward passes on the CPU (workers/embedding/backends.py): torch (the
+# reference), onnxruntime, openvino, or auto (the fastest that passes the parity gate on this
+# machine). Anything but torch is exported once per model into MEDIASEARCH_CLIP_EXPORT_DIR, a
+# local folder of each host (not shared storage: every host exports for itself).
+MEDIASEARCH_CLIP_BACKEND = env_str("MEDIASEARCH_CLIP_BACKEND", "auto")
+MEDIASEARCH_CLIP_EXPORT_DIR = env_str("MEDIASEARCH_CLIP_EXPORT_DIR", str(var_dir() / "clip-export"))
+# fp32, or int8 (dynamic int8 weights, ONNX Runtime or OpenVINO): about 3x faster on a CPU,
+# its vectors under their own model id (docs/PERFORMANCE.md has the recall it costs).
+MEDIASEARCH_CLIP_PRECISION = env_str("MEDIASEARCH_CLIP_PRECISION", "fp32")
+if MEDIASEARCH_CLIP_PRECISION not in ("fp32", "int8"):
+    raise ImproperlyConfigured("MEDIASEARCH_CLIP_PRECISION is fp32 or int8.")
+if MEDIASEARCH_CLIP_BACKEND not in ("torch", "onnxruntime", "openvino", "auto"):
+    raise ImproperlyConfigured(
+        "MEDIASEARCH_CLIP_BACKEND is one of torch, onnxruntime, openvino, auto."
+    )
 MEDIASEARCH_CLIP_CACHE_DIR = env_str("MEDIASEARCH_CLIP_CACHE_DIR", "") or None
 # The only place a checkpoint file chosen on the dashboard may come from (staff name a file in
 # it); MEDIASEARCH_CLIP_PRETRAINED above is the operator's own and may be any path. Keep it apart

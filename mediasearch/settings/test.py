@@ -18,6 +18,9 @@ os.environ.setdefault("MEDIASEARCH_MEDIA_ROOT", str(_var_dir / "media"))
 # The small model the project ships; the real default (ViT-B-32 from the hub) needs a network.
 os.environ.setdefault("MEDIASEARCH_CLIP_MODEL", "MediaSearch-Demo")
 os.environ.setdefault("MEDIASEARCH_CLIP_PRETRAINED", "demo")
+# torch, the reference: the suite would otherwise export the demo model (about a minute) in a
+# clean clone. The backends have their own tests (tests/workers/embedding/test_backends.py).
+os.environ.setdefault("MEDIASEARCH_CLIP_BACKEND", "torch")
 
 if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     from mediasearch.embedded import start_for_tests

@@ -21,6 +21,15 @@ class ModelSwitchForm(forms.Form):
         ),
         widget=forms.TextInput(attrs={"placeholder": "laion2b_s34b_b79k"}),
     )
+    precision = forms.ChoiceField(
+        label="Precision",
+        choices=[("fp32", "fp32"), ("int8", "int8 (faster on a CPU, slightly less exact)")],
+        initial="fp32",
+        required=False,
+    )
+
+    def clean_precision(self) -> str:
+        return self.cleaned_data.get("precision") or "fp32"
 
 
 class RetryReasonForm(forms.Form):

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import DatabaseError
 
 from search.models import ClipModel
-from workers.active_engine import configured_spec
+from workers.active_engine import configured_spec, preload_in_background
 from workers.embedding.model import ModelSpec
 
 # How long a process trusts its idea of which model is active before asking the database.
@@ -30,15 +31,21 @@ def active_spec_from_database() -> ModelSpec:
     if _cached_spec is not None and now - _cached_spec[0] < ACTIVE_SPEC_TTL:
         return _cached_spec[1]
     try:
-        row = (
-            ClipModel.objects.filter(state=ClipModel.State.ACTIVE)
-            .values_list("name", "pretrained")
-            .first()
+        rows = dict(
+            (state, ModelSpec(name, pretrained, precision))
+            for state, name, pretrained, precision in ClipModel.objects.filter(
+                state__in=[ClipModel.State.ACTIVE, ClipModel.State.BUILDING]
+            ).values_list("state", "name", "pretrained", "precision")
         )
     except DatabaseError:
         # The database is down: keep serving the model last known (the error page needs it).
         return _cached_spec[1] if _cached_spec is not None else configured_spec()
-    spec = ModelSpec(*row) if row else configured_spec()
+    spec = rows.get(ClipModel.State.ACTIVE) or configured_spec()
+    incoming = rows.get(ClipModel.State.BUILDING)
+    if incoming is not None and settings.MEDIASEARCH_WARM_UP:
+        # Load the model being built before it becomes active: the first search after the
+        # switch then costs what any other does.
+        preload_in_background(incoming)
     _cached_spec = (now, spec)
     return spec
 

@@ -32,7 +32,13 @@ from search.models import ClipModel, Embedding, NearDuplicatePair, Photo, PhotoT
 from search.retrieval.vector_index import drop_vector_index, ensure_vector_index
 from search.tags.services import photos_retag
 from workers import task_names
-from workers.active_engine import check_chosen_spec, engine_for, get_engine
+from workers.active_engine import (
+    check_chosen_spec,
+    engine_for,
+    get_engine,
+    warm_tagger_in_background,
+)
+from workers.embedding.backends import PRECISIONS
 from workers.embedding.model import ModelLoadError, ModelSpec, register_demo_config
 
 logger = logging.getLogger(__name__)
@@ -58,17 +64,20 @@ def open_clip_model_names() -> list[str]:
     return list(open_clip.list_models())
 
 
-def model_switch_start(*, name: str, pretrained: str) -> ClipModel:
-    """Record ``name``/``pretrained`` as the model to switch to and have a worker load it."""
+def model_switch_start(*, name: str, pretrained: str, precision: str = "fp32") -> ClipModel:
+    """Record ``name``/``pretrained`` at ``precision`` (fp32 or int8) as the model to switch
+    to and have a worker load it."""
     name, pretrained = name.strip(), pretrained.strip()
     if name not in open_clip_model_names():
         raise ModelSwitchError(f"open_clip knows no model called “{name}”.")
+    if precision not in PRECISIONS:
+        raise ModelSwitchError(f"The precision is one of {', '.join(PRECISIONS)}.")
     current = get_engine()
-    if ModelSpec(name, pretrained) == current.spec:
+    if ModelSpec(name, pretrained, precision) == current.spec:
         raise ModelSwitchError("That is the model in use already.")
     with transaction.atomic():
         try:
-            check_chosen_spec(ModelSpec(name, pretrained))
+            check_chosen_spec(ModelSpec(name, pretrained, precision))
         except ModelLoadError as exc:
             raise ModelSwitchError(str(exc)) from None
         _active_row(current)
@@ -76,7 +85,10 @@ def model_switch_start(*, name: str, pretrained: str) -> ClipModel:
             # The constraint clip_model_one_switch decides: of two starts at once, one wins.
             with transaction.atomic():
                 incoming = ClipModel.objects.create(
-                    name=name, pretrained=pretrained, state=ClipModel.State.PREPARING
+                    name=name,
+                    pretrained=pretrained,
+                    precision=precision,
+                    state=ClipModel.State.PREPARING,
                 )
         except IntegrityError:
             raise ModelSwitchError("A model switch is already running; cancel it first.") from None
@@ -93,6 +105,7 @@ def _active_row(engine) -> tuple[ClipModel, bool]:
         defaults={
             "name": engine.spec.name,
             "pretrained": engine.spec.pretrained,
+            "precision": engine.spec.precision,
             "model_id": engine.model_id,
             "dim": engine.dim,
             "activated_at": timezone.now(),
@@ -116,7 +129,7 @@ def model_prepare(*, model_pk: int) -> None:
     if model is None:
         return
     try:
-        engine = engine_for(ModelSpec(model.name, model.pretrained))
+        engine = engine_for(ModelSpec(model.name, model.pretrained, model.precision))
     except ModelLoadError as exc:
         ClipModel.objects.filter(pk=model_pk).update(
             state=ClipModel.State.FAILED, failure_reason=str(exc), updated_at=timezone.now()
@@ -131,6 +144,9 @@ def model_prepare(*, model_pk: int) -> None:
         )
         return
     ensure_vector_index(engine.model_id, engine.dim)
+    # The new model's tags are computed when it becomes active; its vocabulary vectors are
+    # ready long before that.
+    warm_tagger_in_background(engine)
     with transaction.atomic():
         ClipModel.objects.filter(pk=model_pk, state=ClipModel.State.PREPARING).update(
             state=ClipModel.State.BUILDING,
@@ -152,7 +168,7 @@ def model_backfill(*, model_pk: int, batch_size: int = BACKFILL_BATCH) -> int:
     ).first()
     if model is None:
         return 0
-    engine = engine_for(ModelSpec(model.name, model.pretrained))
+    engine = engine_for(ModelSpec(model.name, model.pretrained, model.precision))
     photos = list(photos_missing_vectors(model_id=model.model_id)[:batch_size])
     if not photos:
         if model.state == ClipModel.State.BUILDING:

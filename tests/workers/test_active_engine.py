@@ -1,6 +1,8 @@
 """Which checkpoints this process loads: the operator's configured one from anywhere, one chosen
 on the dashboard only from MEDIASEARCH_MODELS_DIR."""
 
+import threading
+
 import pytest
 
 from workers import active_engine as active
@@ -57,3 +59,40 @@ def test_a_chosen_checkpoint_in_the_models_directory_loads(settings, checkpoint,
     check_chosen_spec(chosen)
 
     assert engine_for(chosen).model_id.startswith(f"{DEMO_MODEL_NAME}/weights-")
+
+
+def test_the_tag_vectors_are_ready_before_the_first_photo(settings, tmp_path, no_engines):
+    """A worker computes them in the background at start: the first photo reads them."""
+    from workers.embedding import tags
+
+    settings.MEDIASEARCH_TAG_CACHE_DIR = str(tmp_path)
+    tags.forget_taggers()
+    engine = engine_for(active.configured_spec())
+    encoded = []
+    original = engine.encode_texts
+    engine.encode_texts = lambda texts: encoded.append(len(texts)) or original(texts)
+    try:
+        active.warm_tagger_in_background(engine).join(timeout=120)
+        assert sum(encoded) > 0 and max(encoded) > 1  # batched, in that thread
+        calls = len(encoded)
+
+        tagger = active.get_tagger(engine)  # what the first photo does
+
+        assert len(encoded) == calls  # nothing left to encode
+        assert tagger.dim == engine.dim
+        assert list(tmp_path.glob("*.npz"))  # and kept for the next process
+    finally:
+        engine.encode_texts = original
+        tags.forget_taggers()
+
+
+def test_a_web_process_preloads_the_model_a_switch_is_building(no_engines):
+    spec = ModelSpec(DEMO_MODEL_NAME, "")
+    active.preload_in_background(spec)
+    active.preload_in_background(spec)  # once only
+
+    for thread in [t for t in threading.enumerate() if t.name == "clip-preload"]:
+        thread.join(timeout=120)
+
+    assert spec in active._engines
+    assert not active._preloading

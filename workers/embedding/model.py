@@ -7,6 +7,7 @@ must never touch a GPU, because the Celery parent process imports it before fork
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -20,6 +21,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from workers.embedding.backends import (
+    BackendReport,
+    ExportCache,
+    TorchRunner,
+    choose_runner,
+    cut_tokens,
+    image_shape,
+    make_probe,
+    unit_rows,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -59,14 +71,25 @@ class ModelSpec:
 
     name: str
     pretrained: str = ""
+    # "fp32" or "int8" (``backends.PRECISIONS``): int8 vectors get their own model id.
+    precision: str = "fp32"
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.pretrained or 'random init'})"
+        weights = self.pretrained or "random init"
+        return (
+            f"{self.name} ({weights}, int8)"
+            if self.precision == "int8"
+            else f"{self.name} ({weights})"
+        )
 
 
 @dataclass
 class ClipEngine:
-    """A loaded model with its preprocessing and tokenizer; encodes batches to unit vectors."""
+    """A loaded model with its preprocessing and tokenizer; encodes batches to unit vectors.
+
+    The forward passes run on ``runner`` (torch, or a backend that passed the parity gate, see
+    ``backends.py``); the torch model stays loaded, for the fallback and for the tagger.
+    """
 
     spec: ModelSpec
     model_id: str
@@ -77,6 +100,17 @@ class ClipEngine:
     tokenizer: Any = field(repr=False)
     # Set when this engine stands in for a configured model that could not be loaded.
     fallback_reason: str = ""
+    runner: Any = field(default=None, repr=False)
+    backend: BackendReport | None = None
+    # Images per forward pass (0: the whole batch at once); sized for the card on a GPU.
+    max_batch: int = 0
+    _fallback_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.runner is None:
+            self.runner = TorchRunner(self.model, self.device)
+        if self.backend is None:
+            self.backend = BackendReport(requested="torch")
 
     @property
     def is_demo(self) -> bool:
@@ -85,8 +119,7 @@ class ClipEngine:
     @property
     def input_side(self) -> int:
         """The side of the square the model sees; pictures larger than that are resized."""
-        size = getattr(self.model.visual, "image_size", 224)
-        return int(max(size) if isinstance(size, tuple | list) else size)
+        return max(image_shape(self.model))
 
     def encode_images(self, images: Sequence[Image]) -> np.ndarray:
         """Return an ``(n, dim)`` float32 array of L2-normalised image embeddings."""
@@ -94,28 +127,51 @@ class ClipEngine:
 
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = torch.stack([self.preprocess(image) for image in images]).to(self.device)
-        with torch.inference_mode():
-            features = self.model.encode_image(batch)
-        return _normalised(features)
+        step = self.max_batch or len(images)
+        chunks = []
+        for start in range(0, len(images), step):
+            pixels = torch.stack([self.preprocess(image) for image in images[start : start + step]])
+            chunks.append(self._run("encode_pixels", pixels.numpy()))
+        return unit_rows(np.concatenate(chunks))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Return an ``(n, dim)`` float32 array of L2-normalised text embeddings."""
-        import torch
+        """Return an ``(n, dim)`` float32 array of L2-normalised text embeddings.
 
+        Only the tokens up to the batch's last end-of-text token are encoded: the text tower is
+        causal, so the padding after it cannot change the vector (``backends.cut_tokens``).
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        with torch.inference_mode():
-            features = self.model.encode_text(tokens)
-        return _normalised(features)
+        tokens = cut_tokens(self.tokenizer(list(texts)), self.model)
+        return unit_rows(self._run("encode_tokens", tokens.numpy()))
 
-
-def _normalised(features: Any) -> np.ndarray:
-    import torch
-
-    features = torch.nn.functional.normalize(features.float(), dim=-1)
-    return features.cpu().numpy().astype(np.float32, copy=False)
+    def _run(self, method: str, array: np.ndarray) -> np.ndarray:
+        runner = self.runner
+        try:
+            return np.asarray(getattr(runner, method)(array), dtype=np.float32)
+        except Exception as exc:
+            if isinstance(runner, TorchRunner):
+                raise
+            # A backend that fails at run time (out of memory, a plugin error) must not fail
+            # the photo: torch computes the same vectors (the parity gate checked that).
+            logger.warning(
+                "%s failed while encoding; falling back to torch", runner.name, exc_info=True
+            )
+            with self._fallback_lock:
+                if self.runner is runner:
+                    self.runner = TorchRunner(self.model, self.device)
+                    self.backend = BackendReport(
+                        requested=self.backend.requested if self.backend else runner.name,
+                        torch_image_ms=self.backend.torch_image_ms if self.backend else None,
+                        torch_text_ms=self.backend.torch_text_ms if self.backend else None,
+                        image_ms=self.backend.torch_image_ms if self.backend else None,
+                        text_ms=self.backend.torch_text_ms if self.backend else None,
+                        image_parity=1.0,
+                        text_parity=1.0,
+                        reason=f"{runner.name} failed while encoding ({type(exc).__name__}); "
+                        "fell back to torch",
+                    )
+            return np.asarray(getattr(self.runner, method)(array), dtype=np.float32)
 
 
 def register_demo_config() -> None:
@@ -225,17 +281,27 @@ def load_engine(
     device: str = "cpu",
     cache_dir: str | None = None,
     models_dir: str | Path | None = None,
+    backend: str = "torch",
+    export_cache_dir: str | Path | None = None,
+    threads: int | None = None,
+    gpu_precision: str = "fp16",
 ) -> ClipEngine:
     """Load ``spec`` through open_clip's own factory, as published checkpoints are loaded.
 
     ``models_dir``: where checkpoint files may come from, as in ``check_spec`` (``None``:
-    anywhere). Raises ``ModelLoadError`` when ``check_spec`` refuses ``spec`` or the weights
+    anywhere). ``backend``: torch, onnxruntime, openvino or auto (``backends.py``); a backend
+    other than torch is exported into ``export_cache_dir`` and must pass the parity gate, else
+    the engine runs torch and ``engine.backend.reason`` says why. ``device``: "cpu" or "cuda"
+    (a CUDA device that is not there falls back to the CPU, with the reason); on CUDA the
+    forward pass runs under ``gpu_precision`` autocast ("fp16", "bf16" or "fp32").
+    Raises ``ModelLoadError`` when ``check_spec`` refuses ``spec`` or the weights
     cannot be had (no network for hub weights, a corrupt file); its message never quotes a
-    file's contents (the log has the full error).
+    file's contents (the log has the full error). Never raises for a backend's failure.
     """
     import open_clip
     import torch
 
+    device, device_reason = resolve_device(device)
     try:
         weights = check_spec(spec, models_dir=models_dir)
     except ModelLoadError as exc:
@@ -265,19 +331,91 @@ def load_engine(
     tokenizer = open_clip.get_tokenizer(spec.name)
     with torch.inference_mode():
         dim = int(model.encode_text(tokenizer(["a photo"]).to(device)).shape[-1])
+    model_id = model_id_for(spec, weights.value)
+    on_gpu = device.startswith("cuda")
+    autocast = gpu_precision if on_gpu and gpu_precision in ("fp16", "bf16") else ""
+    if on_gpu:
+        runner: Any = TorchRunner(model, device, autocast)
+        report = BackendReport(requested=backend, precision=runner.precision)
+        if backend not in ("torch", "auto") or spec.precision != "fp32":
+            report.reason = f"on {device} the engine runs torch {runner.precision}"
+    else:
+        probe = make_probe(model, preprocess, tokenizer)
+        runner, report = choose_runner(
+            model,
+            probe,
+            requested=backend,
+            precision=spec.precision,
+            device=device,
+            threads=threads or torch.get_num_threads(),
+            cache=ExportCache(export_cache_dir) if export_cache_dir else None,
+            # One cache entry for both precisions: int8 is quantised from the fp32 export.
+            model_id=model_id_for(dataclasses.replace(spec, precision="fp32"), weights.value),
+        )
+    if device_reason:
+        report.reason = "; ".join(filter(None, [device_reason, report.reason]))
     engine = ClipEngine(
         spec=spec,
-        model_id=model_id_for(spec, weights.value),
+        model_id=model_id,
         dim=dim,
         device=device,
         model=model,
         preprocess=preprocess,
         tokenizer=tokenizer,
+        runner=runner,
+        backend=report,
+        max_batch=cuda_batch_size(model, device) if on_gpu else 0,
     )
     logger.info(
-        "loaded CLIP model %s as %s (%d dimensions, %s)", spec, engine.model_id, dim, device
+        "loaded CLIP model %s as %s (%d dimensions, %s, %s)",
+        spec,
+        engine.model_id,
+        dim,
+        device,
+        report.summary,
     )
     return engine
+
+
+def resolve_device(device: str) -> tuple[str, str]:
+    """The device to run on, and why it is not the one asked for ("" when it is).
+
+    A CUDA device that torch cannot see (no GPU, no CUDA build of torch, a bad index) falls
+    back to the CPU: photos still get their vectors, slower.
+    """
+    device = (device or "cpu").strip().lower()
+    if not device.startswith("cuda"):
+        return ("cpu", "") if device == "cpu" else ("cpu", f"unknown device {device!r}; using cpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", f"{device} was asked for, but torch sees no CUDA device; running on the CPU"
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return "cpu", f"{device} was asked for, but there are {torch.cuda.device_count()} GPUs"
+    return device, ""
+
+
+# Bytes of activations per image per forward pass, per million parameters of the image tower,
+# at half precision (measured for ViT-B-32: about 6 MB an image); the batch fills at most half
+# of the free memory, so that decoding, the text tower and other processes keep room.
+_ACTIVATION_BYTES_PER_MPARAM = 70_000
+MAX_GPU_BATCH = 1024
+
+
+def gpu_batch_size(free_bytes: int, image_tower_params: int) -> int:
+    """Images per forward pass on a card with ``free_bytes`` free: a power of two, 1 to 1024."""
+    per_image = max(1, image_tower_params // 1_000_000) * _ACTIVATION_BYTES_PER_MPARAM
+    fits = max(1, (free_bytes // 2) // per_image)
+    return int(min(MAX_GPU_BATCH, 1 << (fits.bit_length() - 1)))
+
+
+def cuda_batch_size(model: Any, device: str) -> int:
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    params = sum(p.numel() for p in model.visual.parameters())
+    return gpu_batch_size(free, params)
 
 
 def _load_failure(spec: ModelSpec, weights: Weights, exc: Exception, offline: bool) -> str:
@@ -294,20 +432,21 @@ def _load_failure(spec: ModelSpec, weights: Weights, exc: Exception, offline: bo
 
 
 def load_engine_with_fallback(
-    spec: ModelSpec, *, device: str = "cpu", cache_dir: str | None = None
+    spec: ModelSpec, *, device: str = "cpu", cache_dir: str | None = None, **options: Any
 ) -> ClipEngine:
     """Load ``spec``; if that fails, load the shipped demo model and record why.
 
-    Raises ``ModelLoadError`` only when the demo model cannot be loaded either.
+    ``options`` go to ``load_engine`` (backend, export cache, threads). Raises
+    ``ModelLoadError`` only when the demo model cannot be loaded either.
     """
     try:
-        return load_engine(spec, device=device, cache_dir=cache_dir)
+        return load_engine(spec, device=device, cache_dir=cache_dir, **options)
     except ModelLoadError as exc:
-        demo = ModelSpec(DEMO_MODEL_NAME, DEMO_PRETRAINED)
+        demo = ModelSpec(DEMO_MODEL_NAME, DEMO_PRETRAINED, spec.precision)
         if spec == demo:
             raise
         logger.warning("%s; falling back to the shipped demo model", exc)
-        engine = load_engine(demo, device=device)
+        engine = load_engine(demo, device=device, **options)
         engine.fallback_reason = str(exc)
         return engine
 
@@ -346,14 +485,18 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def model_id_for(spec: ModelSpec, pretrained_path_or_tag: str) -> str:
-    """The id stored next to every vector: vectors of different ids never share an index."""
+    """The id stored next to every vector: vectors of different ids never share an index.
+
+    int8 vectors are not fp32 vectors (cosine about 0.999 between them): their id says int8.
+    """
+    suffix = "+int8" if spec.precision == "int8" else ""
     if not pretrained_path_or_tag:
-        return f"{spec.name}/random-{RANDOM_INIT_SEED}"
+        return f"{spec.name}/random-{RANDOM_INIT_SEED}{suffix}"
     path = Path(pretrained_path_or_tag)
     if path.is_file():
         # Two files with the same name are still different weights.
-        return f"{spec.name}/{path.stem}-{_file_digest(path)[:12]}"
-    return f"{spec.name}/{pretrained_path_or_tag}"
+        return f"{spec.name}/{path.stem}-{_file_digest(path)[:12]}{suffix}"
+    return f"{spec.name}/{pretrained_path_or_tag}{suffix}"
 
 
 def _file_digest(path: Path) -> str:

@@ -288,3 +288,31 @@ def test_the_dashboard_shows_each_queue_of_the_table_with_its_depth(
     assert all(q.workers is None for q in queues)  # no worker runs in this test
     html = page.content.decode()
     assert "Maintenance <code>maintenance</code></th><td>1</td>" in html
+
+
+def test_the_dashboard_names_the_backend_its_precision_speed_and_why_it_fell_back(
+    client, staff, monkeypatch
+):
+    from workers.embedding.backends import BackendReport
+
+    engine = get_engine()
+    report = BackendReport(
+        requested="openvino",
+        image_ms=3.24,
+        text_ms=0.5,
+        image_parity=1.0,
+        text_parity=0.99999,
+        torch_image_ms=7.5,
+        torch_text_ms=1.5,
+        reason="openvino: the image tower could not be exported (OutOfMemoryError); "
+        "falling back to torch",
+    )
+    monkeypatch.setattr(engine, "backend", report)
+    client.force_login(staff)
+
+    html = client.get(reverse("search:dashboard")).content.decode()
+
+    assert "Runs on: <strong>torch</strong>, fp32, cpu" in html
+    assert "3.2 ms per image, 0.5 ms per query" in html
+    assert "asked for: openvino" in html
+    assert "Backend: openvino: the image tower could not be exported (OutOfMemoryError)" in html

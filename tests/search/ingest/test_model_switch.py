@@ -393,3 +393,35 @@ def test_a_search_whose_active_model_changes_meanwhile_uses_one_model_throughout
     assert searched == exact_rankings(alice, text, old.model_id)
     # And the text vector cached under the old model's id is the old model's.
     assert rankings(alice, text) == exact_rankings(alice, text, old.model_id)
+
+
+def test_a_switch_to_int8_moves_the_library_to_a_model_id_of_its_own_and_back(
+    alice, queued, django_capture_on_commit_callbacks
+):
+    made = ready_photos(alice, *SCENES[:2])
+    current = get_engine()
+    fp32_id = current.model_id
+
+    incoming = model_switch_start(
+        name=current.spec.name, pretrained=current.spec.pretrained, precision="int8"
+    )
+    model_prepare(model_pk=incoming.pk)
+    incoming.refresh_from_db()
+    assert (incoming.state, incoming.precision) == ("building", "int8")
+    assert incoming.model_id == fp32_id + "+int8"
+    assert index_exists(incoming.model_id)  # its own index: the two never mix
+    with django_capture_on_commit_callbacks(execute=True):
+        assert model_backfill(model_pk=incoming.pk) == 2
+        assert model_backfill(model_pk=incoming.pk) == 0  # finishes the switch
+
+    assert get_engine().model_id == fp32_id + "+int8"
+    assert get_engine().spec.precision == "int8"
+    assert set(vectors(fp32_id + "+int8")) == {photo.pk for photo, _ in made}
+    with pytest.raises(ModelSwitchError, match="in use already"):
+        model_switch_start(
+            name=current.spec.name, pretrained=current.spec.pretrained, precision="int8"
+        )
+    back = model_switch_start(name=current.spec.name, pretrained=current.spec.pretrained)
+    assert back.precision == "fp32"
+    with pytest.raises(ModelSwitchError, match="precision is one of fp32, int8"):
+        model_switch_start(name=current.spec.name, pretrained="", precision="int4")
