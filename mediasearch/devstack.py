@@ -31,10 +31,10 @@ WEB_PROCESSES = env_int("MEDIASEARCH_WEB_PROCESSES", 2)
 WEB_THREADS = env_int("MEDIASEARCH_WEB_THREADS", 4)
 # PostgreSQL connections that web, worker and beat hold at most, together: one per web thread,
 # and one more per web process while it loads the model at start (2 x (4 + 1) = 10); each of the
-# two workers (photos, videos) two while a task runs (its pool process, and the thread that
-# renews its claim's lease; the parent none); beat none. 14 by default, plus one per running
+# three workers (photos, videos, OCR) two while a task runs (its pool process, and the thread that
+# renews its claim's lease; the parent none); beat none. 16 by default, plus one per running
 # ``./dev manage`` command, of the embedded server's 100 (max_connections).
-DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + 2 * 2
+DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + 3 * 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +106,9 @@ def up(argv: list[str]) -> int:
         run_once(["manage.py", "migrate", "--no-input", "-v", "0"], env)
         login = ensure_admin(var, env)
 
-        # Photos and videos each get a worker: a long video never holds up a batch of photos.
-        for name, queue in (("worker", "celery"), ("video-worker", "video")):
+        # Photos, videos and OCR each get a worker: a long video never holds up a batch of
+        # photos, and reading text never holds up embedding.
+        for name, queue in (("worker", "celery"), ("video-worker", "video"), ("ocr-worker", "ocr")):
             children.append((name, spawn(
                 ["-m", "celery", "-A", "mediasearch", "worker", "-Q", queue, "--loglevel=INFO",
                  "--concurrency=1", "-n", f"dev-{name}-{os.getpid()}@%h"], env)))  # fmt: skip

@@ -127,5 +127,6 @@ LOGGING = {
 
 from .celery import *  # noqa: E402
 from .embeddings import *  # noqa: E402
+from .ocr import *  # noqa: E402
 from .security import *  # noqa: E402
 from .storage import *  # noqa: E402

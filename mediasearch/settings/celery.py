@@ -23,7 +23,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 # photos; run a worker for it (``-Q video``; ./dev up and docker-compose do), with its own
 # time limit.
 VIDEO_QUEUE = "video"
-CELERY_TASK_ROUTES = {"workers.tasks.embed_video": {"queue": VIDEO_QUEUE}}
+# OCR too (``-Q ocr``): it runs after a photo's vector is stored, so embedding never waits
+# for it and an OCR crash never touches the vector.
+CELERY_TASK_ROUTES = {
+    "workers.tasks.embed_video": {"queue": VIDEO_QUEUE},
+    "workers.tasks.read_photo_text": {"queue": "ocr"},
+}
 MEDIASEARCH_VIDEO_TASK_TIME_LIMIT = env_int("MEDIASEARCH_VIDEO_TASK_TIME_LIMIT", 3600)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 

@@ -18,6 +18,8 @@ os.environ.setdefault("MEDIASEARCH_MEDIA_ROOT", str(_var_dir / "media"))
 # The small model the project ships; the real default (ViT-B-32 from the hub) needs a network.
 os.environ.setdefault("MEDIASEARCH_CLIP_MODEL", "MediaSearch-Demo")
 os.environ.setdefault("MEDIASEARCH_CLIP_PRETRAINED", "demo")
+# OCR messages are sent only by the tests that read text (tests/search/text/).
+os.environ.setdefault("MEDIASEARCH_OCR_ENABLED", "0")
 
 if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     from mediasearch.embedded import start_for_tests
