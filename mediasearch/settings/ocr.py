@@ -11,7 +11,7 @@ MEDIASEARCH_OCR_ENGINE = env_str("MEDIASEARCH_OCR_ENGINE", "rapidocr")
 MEDIASEARCH_OCR_LANGUAGES = env_str("MEDIASEARCH_OCR_LANGUAGES", "eng")
 # A picture is read at most this many pixels on its longer side (a 100-megapixel photo is
 # decoded at a reduced scale, then shrunk to it).
-MEDIASEARCH_OCR_MAX_SIDE = env_int("MEDIASEARCH_OCR_MAX_SIDE", 2048)
+MEDIASEARCH_OCR_MAX_SIDE = env_int("MEDIASEARCH_OCR_MAX_SIDE", 1280)
 # The engine gives up after this many seconds; the task's own limit is a little longer, so a
 # reading that hangs inside the engine still fails alone.
 MEDIASEARCH_OCR_TIME_LIMIT = env_int("MEDIASEARCH_OCR_TIME_LIMIT", 60)

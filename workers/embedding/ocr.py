@@ -6,7 +6,7 @@
   direction classifier turns upside-down lines; lines taller than wide are read turned a
   quarter, so text at 0/90/180/270 degrees is read.
 - ``tesseract``: Debian's ``tesseract-ocr`` (LSTM models), run as a subprocess (its TSV output
-  gives word boxes and confidences). When the upright pass finds no confident word but does
+  gives word boxes and confidences). When the upright passes find no confident word but do
   see marks, the picture is read again turned 90/180/270 degrees and the best reading kept.
 
 Both see the picture reduced to ``max_side`` pixels (a 100-megapixel photo is read as a
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 ENGINES = ("rapidocr", "tesseract")
-DEFAULT_MAX_SIDE = 2048
+DEFAULT_MAX_SIDE = 1280
 DEFAULT_TIME_LIMIT = 60.0
 # Words read with less confidence than this are dropped (0..1).
 DEFAULT_MIN_CONFIDENCE = 0.5
@@ -229,30 +229,34 @@ class TesseractReader:
         if shutil.which(self.program) is None:
             raise OcrUnavailable("the tesseract program is not installed (tesseract-ocr)")
         best: TextReading | None = None
-        for rotation in (0, 90, 180, 270):
+        # Sparse text (psm 11) suits photos; whole-page layout (psm 3) finds some lines that
+        # the sparse mode misses, so the upright picture gets both when the first finds nothing.
+        attempts = [(0, "11"), (0, "3"), (90, "3"), (180, "3"), (270, "3")]
+        detected = False
+        for rotation, psm in attempts:
             turned = image if rotation == 0 else image.rotate(rotation, expand=True)
-            found, marks = self._run(turned, deadline)
+            found, marks = self._run(turned, deadline, psm)
+            detected = detected or marks > 0
             words = tuple(_unturned(word, rotation) for word in found)
-            score = _reading_score(words)
-            if best is None or score > _reading_score(best.words):
-                best = TextReading(
-                    engine=self.name, words=words, detected=marks > 0, rotation=rotation
-                )
-            # Turning is worth trying only when the upright pass saw marks it could not read.
-            if rotation == 0 and (marks == 0 or _confident(words)):
+            if best is None or _reading_score(words) > _reading_score(best.words):
+                best = TextReading(engine=self.name, words=words, rotation=rotation)
+            if _confident(best.words):
                 break
-            if rotation and _confident(words):
+            # Turning is worth trying only when the upright passes saw marks they could not read.
+            if rotation == 0 and psm == "3" and not detected:
                 break
         assert best is not None
-        return best
+        return TextReading(
+            engine=self.name, words=best.words, detected=detected, rotation=best.rotation
+        )
 
-    def _run(self, image: Image.Image, deadline: float) -> tuple[list[TextBox], int]:
+    def _run(self, image: Image.Image, deadline: float, psm: str) -> tuple[list[TextBox], int]:
         _check_deadline(deadline)
         png = io.BytesIO()
         image.save(png, format="PNG", compress_level=1)
         try:
             done = subprocess.run(
-                [self.program, "stdin", "stdout", "-l", self.languages, "--psm", "11", "tsv"],
+                [self.program, "stdin", "stdout", "-l", self.languages, "--psm", psm, "tsv"],
                 input=png.getvalue(),
                 capture_output=True,
                 timeout=max(0.1, deadline - time.monotonic()),
