@@ -57,6 +57,7 @@ class VideoInProgress:
 class PipelineFigures:
     queue_depth: int | None  # messages waiting in Redis; None when Redis cannot be asked
     video_queue_depth: int | None  # the same, on the video queue
+    ocr_queue_depth: int | None  # the same, on the OCR queue
     videos_processing: list[VideoInProgress]  # held by a worker now, longest-running first
     workers: list[WorkerInfo] | None  # None when no worker answered in time
     oldest_pending_since: datetime | None
@@ -97,6 +98,7 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
     return PipelineFigures(
         queue_depth=_queue_depth("celery"),
         video_queue_depth=_queue_depth(settings.VIDEO_QUEUE),
+        ocr_queue_depth=_queue_depth(settings.OCR_QUEUE),
         videos_processing=[
             VideoInProgress(pk, name, clock(duration or 0) if duration else "", started, attempt)
             for pk, name, duration, started, attempt in Photo.objects.filter(

@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 from workers.embedding.ocr import (
     OcrTimeout,
     OcrUnavailable,
-    TextBox,
     TesseractReader,
+    TextBox,
     _unturned,
     fold,
     load_reader,
