@@ -134,13 +134,13 @@ class CeleryProcesses:
             **extra,
         }
 
-    def worker(self, **extra_env: str) -> subprocess.Popen:
-        """A worker with one pool process; returns once it answers a ping."""
+    def worker(self, queues: str = "celery,video", **extra_env: str) -> subprocess.Popen:
+        """A worker with one pool process on ``queues``; returns once it answers a ping."""
         from mediasearch.celery import app
 
         hostname = f"test-worker-{os.getpid()}-{time.monotonic_ns()}@localhost"
         process = self._spawn(
-            ["worker", "-Q", "celery,video", "--loglevel=INFO", "--concurrency=1",
+            ["worker", "-Q", queues, "--loglevel=INFO", "--concurrency=1",
              "--without-gossip",
              "--without-mingle", "-n", hostname],
             hostname, extra_env,

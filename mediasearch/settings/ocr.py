@@ -24,5 +24,6 @@ MEDIASEARCH_OCR_MAX_ATTEMPTS = env_int("MEDIASEARCH_OCR_MAX_ATTEMPTS", 3)
 MEDIASEARCH_OCR_THREADS = env_int("MEDIASEARCH_OCR_THREADS", 2)
 OCR_QUEUE = "ocr"
 # How much a photo's text (OCR) adds to its CLIP score in one ranking, in units of the model's
-# "good" text cut-off: at 1, a photo whose text holds every word of the query is a good match.
+# "good" text cut-off: at 1, a photo whose text holds every word of the query is a good match;
+# 0 leaves text out of the ordinary ranking (``text:`` queries still search it).
 MEDIASEARCH_TEXT_MATCH_WEIGHT = env_float("MEDIASEARCH_TEXT_MATCH_WEIGHT", 1.0)

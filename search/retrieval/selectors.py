@@ -197,7 +197,7 @@ def photo_search(
     )
     ranked = nearest.hits.ranked
     matches: dict[int, TextMatch] = {}
-    if not terms.is_empty:
+    if not terms.is_empty and settings.MEDIASEARCH_TEXT_MATCH_WEIGHT > 0:
         matches = text_matches(
             terms=terms, photos=_candidates(user=user, model_id=engine.model_id, filters=filters)
         )

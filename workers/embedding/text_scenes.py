@@ -134,8 +134,10 @@ def text_scene(
     contrast: str | None = None,
     background: Image.Image | None = None,
     canvas: tuple[int, int] = (960, 720),
+    per_line: int | None = None,
 ) -> TextScene:
-    """One labelled scene; every choice not given is drawn from ``rng``."""
+    """One labelled scene; every choice not given is drawn from ``rng`` (``per_line``: words
+    on a line, else one or two)."""
     language = language or rng.choice(sorted(VOCABULARY))
     if words is None:
         count = rng.randint(1, 4)
@@ -158,7 +160,7 @@ def text_scene(
     lines, line = [], []
     for word in words:
         line.append(word)
-        if len(line) == 2 or rng.random() < 0.3:
+        if len(line) == (per_line or 2) or (per_line is None and rng.random() < 0.3):
             lines.append(" ".join(line))
             line = []
     if line:
