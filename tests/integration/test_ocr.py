@@ -19,11 +19,13 @@ def test_text_is_read_on_the_ocr_queue_after_the_vector(celery_processes, settin
     # Only the embedding worker: the photo becomes ready and searchable by CLIP while its
     # reading waits on the OCR queue.
     embedder = celery_processes.worker(queues="celery", MEDIASEARCH_OCR_ENABLED="1")
+    # The reading is asked for just after the vector's transaction commits.
     wait_for(
-        lambda: Photo.objects.get(pk=photo.pk).status == Photo.Status.READY,
+        lambda: PhotoText.objects.filter(photo=photo).exists(),
         timeout=90,
-        message="the photo was not embedded",
+        message="the photo was not embedded:\n" + celery_processes.log(embedder),
     )
+    assert Photo.objects.get(pk=photo.pk).status == Photo.Status.READY
     assert Embedding.objects.filter(photo=photo).count() == 1
     assert PhotoText.objects.get(photo=photo).status == PhotoText.Status.PENDING
     celery_processes.kill(embedder)
