@@ -79,10 +79,10 @@ def load_photos(user, count: int, engine) -> float:
         )
         template.delete()
         with raw.copy(
-            "COPY search_embedding (photo_id, model_id, vector, created_at) "
+            "COPY search_embedding (photo_id, model_id, vector, frame_ms, created_at) "
             "FROM STDIN WITH (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["int8", "text", "vector", "timestamptz"])
+            copy.set_types(["int8", "text", "vector", "int4", "timestamptz"])
             from django.utils import timezone
 
             now = timezone.now()
@@ -90,7 +90,7 @@ def load_photos(user, count: int, engine) -> float:
                 vector = centres[rng.integers(len(centres))] + rng.standard_normal(
                     engine.dim, dtype=np.float32
                 ) * (0.9 / np.sqrt(engine.dim))
-                copy.write_row((pk, engine.model_id, vector / np.linalg.norm(vector), now))
+                copy.write_row((pk, engine.model_id, vector / np.linalg.norm(vector), 0, now))
         # Five zero-shot tags a photo from a vocabulary of 60, as the worker would write them:
         # the search page's tag filter counts them.
         cursor.execute(
