@@ -61,7 +61,11 @@ def text_readings_requeue(*, older_than: timedelta = timedelta(minutes=5), limit
         return 0
     stale = timezone.now() - older_than
     waiting = list(
-        PhotoText.objects.filter(status=PhotoText.Status.PENDING, updated_at__lt=stale)
+        PhotoText.objects.filter(
+            status=PhotoText.Status.PENDING,
+            updated_at__lt=stale,
+            photo__status=Photo.Status.READY,  # a photo being processed again asks anew
+        )
         .order_by("updated_at")
         .values_list("photo_id", flat=True)[:limit]
     )

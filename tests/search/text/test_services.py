@@ -2,8 +2,10 @@
 PostgreSQL; failures of every kind fail the reading alone."""
 
 import stat
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFont
 
 from search.models import Embedding, Photo, PhotoText, Pipeline
@@ -154,3 +156,14 @@ def test_stats_count_readings(ocr_on, alice):
     stats = ocr_stats()
     assert (stats.done, stats.failed, stats.pending, stats.with_text) == (1, 0, 0, 1)
     assert stats.read_last_hour == 1 and stats.mean_ms > 0
+
+
+def test_the_sweeper_resends_only_readings_of_ready_photos(ocr_on, alice):
+    ready = ready_photo(alice, sign_jpeg())
+    other = ready_photo(alice, sign_jpeg(("TESCO",)), name="other.jpg")
+    PhotoText.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
+    Photo.objects.filter(pk=other.pk).update(status=Photo.Status.FAILED)
+    assert text_readings_requeue() == 1
+    # Re-sent: not again until it has waited another while.
+    assert PhotoText.objects.get(photo=ready).updated_at > timezone.now() - timedelta(minutes=1)
+    assert text_readings_requeue() == 0
