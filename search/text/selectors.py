@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
 from search.models import Photo, PhotoText, Pipeline
@@ -35,6 +35,8 @@ PREFIX_MIN_LENGTH = 3
 EXACT, PREFIX, SUBSTRING, FUZZY = 1.0, 0.8, 0.7, 0.6
 FUZZY_MIN_RATIO = 0.75
 MAX_TEXT_MATCHES = 500
+# Rows read from the text index for one query at most (then kept to the visible ones).
+MAX_INDEX_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -81,30 +83,32 @@ def text_matches(
     *, terms: TextTerms, photos: QuerySet[Photo], limit: int = MAX_TEXT_MATCHES
 ) -> dict[int, TextMatch]:
     """The photos among ``photos`` whose text matches any of ``terms``, with how well: up to
-    ``limit``, the best by full-text rank first. One query (two with ``pg_trgm``)."""
+    ``limit``, the strongest first. Two queries (three with ``pg_trgm``)."""
     if terms.is_empty:
         return {}
     trigram = trigram_available()
     tsquery = _tsquery(terms)
-    condition = Q(search=SearchQuery(tsquery, search_type="raw", config="simple"))
-    rows = PhotoText.objects.filter(status=PhotoText.Status.DONE, photo__in=photos)
+    done = PhotoText.objects.filter(status=PhotoText.Status.DONE)
+    # The text index first, then who may see the few rows it found: joined the other way round,
+    # the planner walked every visible photo.
     found = list(
-        rows.filter(condition)
-        .annotate(
-            rank=SearchRank(F("search"), SearchQuery(tsquery, search_type="raw", config="simple"))
-        )
-        .order_by("-rank", "photo_id")
-        .values_list("photo_id", "folded")[:limit]
+        done.filter(search=SearchQuery(tsquery, search_type="raw", config="simple"))
+        .order_by("photo_id")
+        .values_list("photo_id", "folded")[:MAX_INDEX_ROWS]
     )
-    if trigram and len(found) < limit:
+    if trigram and len(found) < MAX_INDEX_ROWS:
         seen = [photo_id for photo_id, _ in found]
-        found += _trigram_rows(terms, rows.exclude(photo_id__in=seen), limit - len(found))
-    matches = {}
-    for photo_id, folded in found:
-        match = _scored(photo_id, folded.split(), terms, fuzzy=trigram)
-        if match.strength > 0:
-            matches[photo_id] = match
-    return matches
+        found += _trigram_rows(terms, done.exclude(photo_id__in=seen), MAX_INDEX_ROWS - len(found))
+    visible = set(
+        photos.filter(pk__in=[photo_id for photo_id, _ in found]).values_list("pk", flat=True)
+    )
+    found = [(photo_id, folded) for photo_id, folded in found if photo_id in visible]
+    scored = [_scored(photo_id, folded.split(), terms, fuzzy=trigram) for photo_id, folded in found]
+    best = sorted(
+        (match for match in scored if match.strength > 0),
+        key=lambda match: (-match.strength, match.photo_id),
+    )
+    return {match.photo_id: match for match in best[:limit]}
 
 
 def _tsquery(terms: TextTerms) -> str:
