@@ -34,7 +34,9 @@ PREFIX_MIN_LENGTH = 3
 # What each kind of match of one query term is worth (the share of a term it counts as).
 EXACT, PREFIX, SUBSTRING, FUZZY = 1.0, 0.8, 0.7, 0.6
 FUZZY_MIN_RATIO = 0.75
-MAX_TEXT_MATCHES = 500
+# Text matches fused into one ranking at most (the strongest): a word in thousands of photos'
+# text would otherwise cost a CLIP score for each.
+MAX_TEXT_MATCHES = 200
 # Rows read from the text index for one query at most (then kept to the visible ones).
 MAX_INDEX_ROWS = 5000
 
@@ -88,9 +90,10 @@ def text_matches(
         return {}
     trigram = trigram_available()
     tsquery = _tsquery(terms)
-    done = PhotoText.objects.filter(status=PhotoText.Status.DONE)
-    # The text index first, then who may see the few rows it found: joined the other way round,
-    # the planner walked every visible photo.
+    # Only finished readings have a text vector, so the GIN index alone decides (a status
+    # condition made the planner scan every row). The index first, then who may see the few
+    # rows it found: joined the other way round, the planner walked every visible photo.
+    done = PhotoText.objects.all()
     found = list(
         done.filter(search=SearchQuery(tsquery, search_type="raw", config="simple"))
         .order_by("photo_id")
