@@ -83,12 +83,12 @@ class Command(BaseCommand):
             data = _with_exif(scene_jpeg(scene, rng), rng)
             upload = SimpleUploadedFile(f"demo-{index:03d}-{words}.jpg", data)
             created += photo_create(owner=user, file=upload).created
-        made_videos = sum(
-            photo_create(owner=user, file=upload).created for upload in _demo_videos(videos, rng)
-        )
         made_text = sum(
             photo_create(owner=user, file=upload).created
             for upload in _text_photos(text_photos, random.Random(seed + 1))
+        )
+        made_videos = sum(
+            photo_create(owner=user, file=upload).created for upload in _demo_videos(videos, rng)
         )
         self.stdout.write(
             self.style.SUCCESS(
