@@ -19,6 +19,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 1000 mediasearch \
     && mkdir -p /data && chown mediasearch:mediasearch /data
 WORKDIR /app
+# Tesseract, one of the two OCR engines (MEDIASEARCH_OCR_ENGINE=tesseract); RapidOCR, the
+# default, comes with its models in its wheel (its OpenCV needs libGL and GLib).
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
 
 COPY requirements.txt .
 # torch and torchvision first, at the versions requirements.txt pins, from the chosen index

@@ -31,11 +31,11 @@ WEB_PROCESSES = env_int("MEDIASEARCH_WEB_PROCESSES", 2)
 WEB_THREADS = env_int("MEDIASEARCH_WEB_THREADS", 4)
 # PostgreSQL connections that web, worker and beat hold at most, together: one per web thread,
 # and one more per web process while it loads the model at start (2 x (4 + 1) = 10); each of the
-# two workers (photos with the light queues, videos: ``dev_workers``) two while a task runs (its
-# pool process, and the thread that renews its claim's lease; the parent none); beat none. 14
-# by default, plus one per running ``./dev manage`` command, of the embedded server's 100
-# (max_connections).
-DEV_WORKER_PROCESSES = 2
+# three workers (photos with the light queues, videos, OCR: ``dev_workers``) two while a
+# task runs (its pool process, and the thread that renews its claim's lease; the parent
+# none); beat none. 16 by default, plus one per running ``./dev manage`` command, of the
+# embedded server's 100 (max_connections).
+DEV_WORKER_PROCESSES = 3
 DATABASE_CONNECTIONS_AT_MOST = WEB_PROCESSES * (WEB_THREADS + 1) + DEV_WORKER_PROCESSES * 2
 
 
@@ -109,7 +109,8 @@ def up(argv: list[str]) -> int:
         login = ensure_admin(var, env)
 
         # A worker process per group of queues in the settings' table: a long video never
-        # holds up a batch of photos; the light queues share the photos' process.
+        # holds up a batch of photos, reading text never holds up embedding; the light
+        # queues share the photos' process.
         for name, queues in dev_workers().items():
             children.append((name, spawn(
                 ["-m", "celery", "-A", "mediasearch", "worker", "-Q", ",".join(queues),

@@ -47,6 +47,11 @@ def find_near_duplicates(photo_ids: Sequence[int], model_id: str) -> None:
     _on_commit(task_names.FIND_NEAR_DUPLICATES, list(photo_ids), model_id)
 
 
+def read_photo_text(photo_id: int) -> None:
+    """Ask an OCR worker (the ``ocr`` queue) to read a ready photo's text."""
+    _on_commit(task_names.READ_PHOTO_TEXT, photo_id)
+
+
 def reembed_photos(photo_ids: Sequence[int]) -> None:
     """Ask a worker to recompute the active model's vectors of these ready photos."""
     _on_commit(task_names.REEMBED_PHOTOS, list(photo_ids))

@@ -2,6 +2,8 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
 
@@ -222,6 +224,45 @@ class Embedding(models.Model):
         return f"{self.model_id} vector of photo {self.photo_id}{at}"
 
 
+class PhotoText(models.Model):
+    """The text read in an item by OCR (a video: in its poster frame), one row per item.
+
+    ``words`` keeps each word as read with its confidence and box (fractions of the picture:
+    ``{"text", "conf", "box": [left, top, right, bottom]}``); ``folded`` is the same words
+    without case or accents (``workers.embedding.ocr.fold``), which ``search`` indexes in
+    PostgreSQL's ``simple`` configuration, so folding never needs ``unaccent``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    photo = models.OneToOneField(Photo, on_delete=models.CASCADE, related_name="text")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    engine = models.CharField(max_length=32, blank=True)
+    words = models.JSONField(default=list, blank=True)
+    folded = models.TextField(blank=True)
+    search = SearchVectorField(null=True)
+    rotation = models.PositiveSmallIntegerField(default=0)
+    ms = models.FloatField(null=True, blank=True)  # how long the reading took
+    failure_reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["search"], name="photo_text_search"),
+            models.Index(fields=["status", "updated_at"], name="photo_text_status"),
+            models.Index(fields=["read_at"], name="photo_text_read_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"text of photo {self.photo_id}: {self.get_status_display()}"
+
+
 class Album(models.Model):
     """A named set of one owner's photos, which the owner may share with other users.
 
@@ -392,6 +433,8 @@ class Pipeline(models.Model):
 
     paused = models.BooleanField(default=False)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # OCR can be turned off here as well as by MEDIASEARCH_OCR_ENABLED; both must be on.
+    ocr_enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -61,7 +61,7 @@ def test_dev_up_takes_every_queue_with_one_process_for_the_light_ones():
     )
     # photos (with the light queues) and videos, on a 2-core server: what the connection bound
     # of ./dev up counts
-    assert len(taken) == DEV_WORKER_PROCESSES == 2
+    assert len(taken) == DEV_WORKER_PROCESSES == 3
     assert settings.MAINTENANCE_QUEUE in taken["worker"]
     assert taken["video-worker"] == [settings.VIDEO_QUEUE]
 

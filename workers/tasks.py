@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from search.duplicates.services import near_duplicate_pairs_find
@@ -21,6 +22,7 @@ from search.ingest.pipeline import pipeline_is_paused
 from search.ingest.services import photos_embed, photos_embed_ready, photos_requeue_stalled
 from search.models import Photo
 from search.tags.services import photos_retag
+from search.text.services import photo_text_fail, photo_text_read, text_readings_requeue
 from workers import signals, task_names  # noqa: F401  (connects the worker start-up hook)
 from workers.active_engine import get_engine
 
@@ -118,7 +120,24 @@ def sweep_photos() -> int:
         requeued += len(photos_motion_requeue())
         embed_missing()
         model_switch.model_switch_nudge()
+        text_readings_requeue()
     return requeued
+
+
+@shared_task(
+    name=task_names.READ_PHOTO_TEXT,
+    bind=True,
+    soft_time_limit=settings.MEDIASEARCH_OCR_TASK_TIME_LIMIT - 15,
+    time_limit=settings.MEDIASEARCH_OCR_TASK_TIME_LIMIT,
+    **RETRYING,
+)
+def read_photo_text(self, photo_id: int) -> str | None:
+    """Read a ready photo's text (OCR queue). Safe to run twice. A failure of any kind marks
+    only the reading failed: the photo, its vector and its CLIP search are untouched."""
+    try:
+        return photo_text_read(photo_id=photo_id)
+    except SoftTimeLimitExceeded:
+        return photo_text_fail(photo_id=photo_id, reason="reading the text ran out of time")
 
 
 # Model switch steps: each takes the ClipModel row's id, checks its state first, and is safe to

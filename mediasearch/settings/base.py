@@ -142,6 +142,7 @@ LOGGING = {
 
 from .celery import *  # noqa: E402
 from .embeddings import *  # noqa: E402
+from .ocr import *  # noqa: E402
 from .queues import *  # noqa: E402
 from .security import *  # noqa: E402
 from .storage import *  # noqa: E402

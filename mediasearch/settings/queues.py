@@ -14,6 +14,7 @@ from typing import Any
 EMBEDDING_QUEUE = "celery"
 VIDEO_QUEUE = "video"
 MAINTENANCE_QUEUE = "maintenance"
+OCR_QUEUE = "ocr"
 MEDIASEARCH_QUEUES: dict[str, dict[str, Any]] = {
     EMBEDDING_QUEUE: {
         "label": "Photos to embed",
@@ -44,5 +45,12 @@ MEDIASEARCH_QUEUES: dict[str, dict[str, Any]] = {
             "workers.tasks.model_after_switch",
         ],
         "dev_worker": "worker",
+    },
+    OCR_QUEUE: {
+        "label": "Photos to read (OCR)",
+        # After a photo's vector is stored: embedding never waits for it, and an OCR crash
+        # never touches the vector.
+        "tasks": ["workers.tasks.read_photo_text"],
+        "dev_worker": "ocr-worker",
     },
 }

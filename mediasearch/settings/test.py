@@ -21,6 +21,8 @@ os.environ.setdefault("MEDIASEARCH_CLIP_PRETRAINED", "demo")
 # torch, the reference: the suite would otherwise export the demo model (about a minute) in a
 # clean clone. The backends have their own tests (tests/workers/embedding/test_backends.py).
 os.environ.setdefault("MEDIASEARCH_CLIP_BACKEND", "torch")
+# OCR messages are sent only by the tests that read text (tests/search/text/).
+os.environ.setdefault("MEDIASEARCH_OCR_ENABLED", "0")
 
 if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     from mediasearch.embedded import start_for_tests

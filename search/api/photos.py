@@ -26,6 +26,7 @@ from search.photos.files import photo_file_response
 from search.photos.selectors import photo_list_for
 from search.photos.services import photos_create_many, photos_delete
 from search.tags.selectors import photo_tags_for
+from search.text.selectors import photo_text_view
 from workers.active_engine import get_engine
 
 router = Router()
@@ -96,9 +97,31 @@ def photos_list(
 def photos_detail(request: ApiRequest, photo_id: int):
     photo = visible_photo(request.auth, photo_id)
     tags = photo_tags_for(photo=photo, model_id=get_engine().model_id)
+    text = photo_text_view(photo=photo)
     return {
         **photo_out(request, photo),
         "tags": [{"name": tag.name, "score": tag.score} for tag in tags],
+        "text": None
+        if text is None
+        else {
+            "status": text.status,
+            "engine": text.engine,
+            "text": text.text,
+            "failure_reason": text.failure_reason,
+            "words": [
+                {
+                    "text": box.text,
+                    "confidence": box.confidence,
+                    "box": [
+                        round(box.left / 100, 4),
+                        round(box.top / 100, 4),
+                        round((box.left + box.width) / 100, 4),
+                        round((box.top + box.height) / 100, 4),
+                    ],
+                }
+                for box in text.boxes
+            ],
+        },
     }
 
 

@@ -91,8 +91,17 @@ class SearchParams(Schema):
 
 class HitOut(Schema):
     score: float | None = Field(
-        description="cosine similarity to the query; 1 is the same direction (null when "
-        "nothing was ranked: see `scored`)"
+        description=(
+            "cosine similarity to the query (1 is the same direction), plus the text match for "
+            "a photo whose text (OCR) matches; for a `text:` query, the share of its words "
+            "found; null when nothing was ranked (see `scored`)"
+        )
+    )
+    clip_score: float | None = Field(
+        description="the cosine similarity alone, when a text match added to it"
+    )
+    matched_text: list[str] = Field(
+        description="words read in the photo (OCR, folded: no case or accents) that matched"
     )
     moment_ms: int | None = Field(
         description="for a video: the time of its best-matching moment, in milliseconds"
@@ -124,6 +133,8 @@ class SearchOut(Schema):
     min_score: float | None = Field(description="the cut-off applied; null for `all`")
     best_hidden_score: float | None
     latency_ms: float
+    text_matches: int = Field(description="photos whose text (OCR) matched the query")
+    text_only: bool = Field(description="a `text:` query: OCR text alone, no CLIP")
     page: int
     page_size: int
     hits: list[HitOut]
@@ -198,11 +209,15 @@ def run_search(request: ApiRequest, params: SearchParams, *, where: str, **query
         "min_score": outcome.min_score,
         "best_hidden_score": outcome.best_hidden_score,
         "latency_ms": outcome.latency_ms,
+        "text_matches": outcome.text_matches,
+        "text_only": outcome.text_only,
         "page": params.page,
         "page_size": params.page_size,
         "hits": [
             {
                 "score": hit.score if outcome.scored else None,
+                "clip_score": hit.clip_score,
+                "matched_text": list(hit.matched),
                 "moment_ms": hit.moment_ms if hit.photo.kind == Photo.Kind.VIDEO else None,
                 "photo": photo_out(request, hit.photo, owner=owners[hit.photo.owner_id]),
             }

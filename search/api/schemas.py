@@ -151,8 +151,28 @@ class PhotoOut(Schema):
     web: PhotoLinksOut = Field(description="the same files on the web app (session login)")
 
 
+class TextWordOut(Schema):
+    text: str = Field(description="the word as read")
+    confidence: float = Field(description="the engine's confidence, 0 to 1")
+    box: list[float] = Field(
+        description="left, top, right, bottom, as fractions of the picture's width and height"
+    )
+
+
+class PhotoTextOut(Schema):
+    status: Literal["pending", "done", "failed"]
+    engine: str = Field(description="the OCR engine that read it")
+    text: str = Field(description="the words read, in reading order")
+    failure_reason: str = Field(description="why it could not be read; empty unless failed")
+    words: list[TextWordOut]
+
+
 class PhotoDetailOut(PhotoOut):
     tags: list[TagOut] = Field(description="zero-shot tags under the active model, if any")
+    text: PhotoTextOut | None = Field(
+        description="the text read in the photo (OCR; a video: its poster); null until OCR "
+        "has looked at it, or with OCR off"
+    )
 
 
 class PhotoPageOut(Schema):

@@ -77,6 +77,7 @@ class PipelineFigures:
     queue_depth: int | None  # messages waiting in Redis; None when Redis cannot be asked
     video_queue_depth: int | None  # the same, on the video queue
     queues: list[QueueInfo]  # every queue of the settings' table, in its order
+    ocr_queue_depth: int | None  # the same, on the OCR queue
     videos_processing: list[VideoInProgress]  # held by a worker now, longest-running first
     workers: list[WorkerInfo] | None  # None when no worker answered in time
     oldest_pending_since: datetime | None
@@ -119,6 +120,7 @@ def pipeline_figures(*, hours: int = 24, bucket_minutes: int = 30) -> PipelineFi
     return PipelineFigures(
         queue_depth=depths[settings.EMBEDDING_QUEUE],
         video_queue_depth=depths[settings.VIDEO_QUEUE],
+        ocr_queue_depth=depths[settings.OCR_QUEUE],
         queues=[
             QueueInfo(
                 name=queue,

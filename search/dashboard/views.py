@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -36,6 +37,8 @@ from search.ingest.pipeline import (
     pipeline_resume,
 )
 from search.ingest.selectors import switch_progress
+from search.text.selectors import ocr_stats
+from search.text.services import ocr_set_enabled
 from search.web.pages import ids_from
 from workers.active_engine import get_engine
 
@@ -54,6 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "searches": search_activity(),
             "pipeline": pipeline,
             "paused": pipeline_is_paused(),
+            "ocr": ocr_stats(),
             "throughput_chart": bar_chart(
                 [(b.start, b.value) for b in pipeline.throughput],
                 title="Photos embedded per minute, last 24 hours (30-minute averages)",
@@ -87,6 +91,17 @@ def dashboard_action(request: HttpRequest, action: str) -> HttpResponse:
     elif action == "resume":
         count = pipeline_resume()
         messages.success(request, f"Ingestion resumed; {count} waiting photo(s) sent again.")
+    elif action in ("ocr-off", "ocr-on"):
+        ocr_set_enabled(enabled=action == "ocr-on")
+        if action == "ocr-on" and not settings.MEDIASEARCH_OCR_ENABLED:
+            messages.error(request, "MEDIASEARCH_OCR_ENABLED=0 keeps OCR off in this setup.")
+        else:
+            messages.success(
+                request,
+                "OCR turned on; photos not yet read are read in the background."
+                if action == "ocr-on"
+                else "OCR turned off; text already read stays searchable.",
+            )
     elif action == "embed-missing":
         count = embed_missing()
         messages.success(request, f"{count} ready photo(s) lack a vector; they are being embedded.")

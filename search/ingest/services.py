@@ -31,6 +31,7 @@ from search.photos.changes import search_choices_changed
 from search.places.services import place_fields
 from search.retrieval.vector_index import ensure_vector_index
 from search.tags.services import photo_tags_replace, vector_tags
+from search.text.services import text_readings_request
 from workers.active_engine import get_engine
 from workers.embedding.images import ImageDecodeError, PreparedPhoto, prepare_photo
 from workers.embedding.model import ClipEngine as Engine
@@ -239,6 +240,9 @@ def embedded_store(
     stills = [item.photo.pk for item in items if item.photo.pk in saved and len(item.frames) == 1]
     if stills:
         dispatch.find_near_duplicates(sorted(stills), engine.model_id)
+    if claim is not None:
+        # Newly ready items have their text read on the OCR queue, after this commit.
+        text_readings_request(photo_ids=sorted(saved))
     return {pk: Photo.Status.READY for pk in saved}
 
 

@@ -32,6 +32,7 @@ from search.retrieval.query import Strictness
 from search.retrieval.selectors import SearchError, photo_search, query_moments
 from search.retrieval.tiles import clock, result_tiles
 from search.tags.selectors import photo_tags_for
+from search.text.selectors import photo_text_view
 from search.web.pages import ids_from, prefers_json, redirect_back
 from workers.active_engine import get_engine
 from workers.embedding.images import ACCEPTED_FORMATS_TEXT
@@ -69,6 +70,9 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "similar": result_tiles(similar) if similar is not None else None,
             "add_form": AddToAlbumForm(albums=own_albums) if own_albums else None,
             "is_owner": photo.owner == request.user,
+            "photo_text": photo_text_view(
+                photo=photo, query=request.GET.get("q", "").strip()[:500].replace("\x00", "")
+            ),
             **(_video_context(request, photo) if video else {}),
         },
     )

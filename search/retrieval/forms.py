@@ -13,8 +13,10 @@ from search.retrieval.query import Media, SearchFilters, Sort, Strictness
 from workers.embedding.images import ImageDecodeError, decode_image
 
 QUERY_HELP = (
-    "Describe a photo. A leading minus leaves things out: beach -people, "
-    'stars -"red star". With an image, the text steers it: "at night".'
+    "Describe a photo, or type words written in it (receipts, signs, screenshots). A leading "
+    'minus leaves things out: beach -people, stars -"red star". "Quoted words" must appear '
+    "exactly so in a photo's text; text: tesco searches only the text in photos. With an "
+    'image, the text steers it: "at night".'
 )
 
 

@@ -6,6 +6,9 @@ Query syntax (shown in the search box help):
 - ``beach at dusk``: photos that look like the description.
 - ``beach -people``, ``beach -"red umbrella"``: a leading minus pushes a word or a quoted
   phrase away from the results.
+- ``"booking code"``: a quoted phrase must appear exactly so in the text of a photo (OCR) to
+  count as a text match; its words still describe the photo to CLIP.
+- ``text: tesco``: only the text read in photos (OCR), no CLIP.
 - A query image (uploaded, or "find similar" on a photo) together with text: photos like the
   image, moved towards the text ("like this photo, but at night").
 """
@@ -26,10 +29,16 @@ _TERM = re.compile(r'(-?)"([^"]*)"|(-?)(\S+)')
 NEGATIVE_WEIGHT = 0.5
 
 
+# ``text:`` at the start of a query: search only the text read in photos.
+TEXT_ONLY_PREFIX = "text:"
+
+
 @dataclass(frozen=True)
 class ParsedQuery:
     positive: str  # what the photos should show; empty for a purely negative query
     negatives: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()  # the quoted positive phrases (also in ``positive``)
+    text_only: bool = False  # the query began with ``text:``
 
     @property
     def is_empty(self) -> bool:
@@ -37,18 +46,31 @@ class ParsedQuery:
 
 
 def parse_query(text: str) -> ParsedQuery:
-    """Split ``text`` into the description and the ``-excluded`` words or phrases."""
+    """Split ``text`` into the description and the ``-excluded`` words or phrases, noting
+    the quoted phrases and a leading ``text:``."""
+    text = (text or "").strip()
+    text_only = text[: len(TEXT_ONLY_PREFIX)].lower() == TEXT_ONLY_PREFIX
+    if text_only:
+        text = text[len(TEXT_ONLY_PREFIX) :]
     positive: list[str] = []
     negatives: list[str] = []
-    for match in _TERM.finditer(text or ""):
+    phrases: list[str] = []
+    for match in _TERM.finditer(text):
         minus_quoted, quoted, minus_word, word = match.groups()
         if quoted is not None:
             target, term = (negatives if minus_quoted else positive), quoted.strip()
+            if term and not minus_quoted:
+                phrases.append(term)
         else:
             target, term = (negatives if minus_word else positive), word
         if term and term != "-":
             target.append(term)
-    return ParsedQuery(positive=" ".join(positive), negatives=tuple(negatives))
+    return ParsedQuery(
+        positive=" ".join(positive),
+        negatives=tuple(negatives),
+        phrases=tuple(phrases),
+        text_only=text_only,
+    )
 
 
 def normalised(vector: np.ndarray) -> np.ndarray:

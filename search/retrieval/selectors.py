@@ -22,6 +22,7 @@ from pgvector.django import CosineDistance, HalfVectorField, VectorField
 from search.models import Embedding, Photo, PhotoTag, SearchLog
 from search.photos.selectors import visibility
 from search.places.query import PlaceMatch
+from search.retrieval.fusion import Signal, fuse
 from search.retrieval.places import city_with_country, place_filtered, query_place
 from search.retrieval.query import (
     NO_FILTERS,
@@ -33,6 +34,7 @@ from search.retrieval.query import (
     parse_query,
 )
 from search.retrieval.relevance import min_score, text_weight_with_image
+from search.text.selectors import TextMatch, TextTerms, text_matches, text_terms
 from workers.active_engine import get_engine
 from workers.embedding.model import ClipEngine
 
@@ -46,8 +48,10 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SearchHit:
     photo: Photo
-    score: float  # cosine similarity, 1.0 = same direction
+    score: float  # cosine similarity, 1.0 = same direction; fused with text matches (fusion.py)
     moment_ms: int = 0  # for a video: where its best-matching moment is
+    clip_score: float | None = None  # the CLIP cosine alone, when other signals added to it
+    matched: tuple[str, ...] = ()  # words of the photo's text (OCR) that the query matched
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Ranked:
     score: float
     taken_at: datetime | None
     moment_ms: int = 0  # a video's best moment (its keyframe nearest the query)
+    clip_score: float | None = None
+    matched: tuple[str, ...] = ()
 
 
 class SearchHits(Sequence[SearchHit]):
@@ -93,7 +99,13 @@ class SearchHits(Sequence[SearchHit]):
     def _load(ranked: Sequence[Ranked]) -> list[SearchHit]:
         photos = Photo.objects.in_bulk([row.photo_id for row in ranked])
         return [
-            SearchHit(photo=photos[row.photo_id], score=row.score, moment_ms=row.moment_ms)
+            SearchHit(
+                photo=photos[row.photo_id],
+                score=row.score,
+                moment_ms=row.moment_ms,
+                clip_score=row.clip_score,
+                matched=row.matched,
+            )
             for row in ranked
             if row.photo_id in photos
         ]
@@ -112,6 +124,8 @@ class SearchOutcome:
     place: PlaceMatch | None = None
     # False when the query named only a place: nothing to rank by, so no scores to show.
     scored: bool = True
+    text_matches: int = 0  # photos whose text (OCR) matched the query
+    text_only: bool = False  # a ``text:`` query: OCR text alone, scored by match strength
 
     @property
     def top_score(self) -> float | None:
@@ -157,6 +171,22 @@ def photo_search(
             user=user, filters=filters, sort=sort, place=place, model_id=engine.model_id, t0=started
         )
     parsed = parse_query(text)
+    plain_text = image is None and similar_to is None
+    terms = text_terms(text=parsed.positive, phrases=parsed.phrases) if plain_text else TextTerms()
+    if parsed.text_only:
+        if not plain_text:
+            raise SearchError("text: searches only the text in photos; leave out the image.")
+        if terms.is_empty:
+            raise SearchError("Say which words to look for in the photos' text after text:.")
+        return _text_only_search(
+            user=user,
+            terms=terms,
+            model_id=engine.model_id,
+            filters=filters,
+            strictness=strictness,
+            sort=sort,
+            started=started,
+        )
     image_vector = None
     if similar_to is not None:
         image_vector = stored_vector(photo=similar_to, model_id=engine.model_id)
@@ -188,6 +218,20 @@ def photo_search(
         exclude_photo_id=similar_to.pk if similar_to is not None else None,
     )
     ranked = nearest.hits.ranked
+    matches: dict[int, TextMatch] = {}
+    if not terms.is_empty and settings.MEDIASEARCH_TEXT_MATCH_WEIGHT > 0:
+        matches = text_matches(
+            terms=terms, photos=_candidates(user=user, model_id=engine.model_id, filters=filters)
+        )
+    if matches:
+        ranked = _fused(
+            ranked,
+            matches,
+            vector=vector,
+            model_id=engine.model_id,
+            unit=min_score(model_name=engine.spec.name, kind="text", strictness=Strictness.NORMAL)
+            or 0.0,
+        )
     threshold = min_score(
         model_name=engine.spec.name,
         kind="text" if image_vector is None else "image",
@@ -210,6 +254,7 @@ def photo_search(
         latency_ms=(time.perf_counter() - started) * 1000,
         exact=nearest.exact,
         place=place,
+        text_matches=len(matches),
     )
 
 
@@ -238,6 +283,125 @@ def _place_listing(
         exact=True,
         place=place,
         scored=False,
+    )
+
+
+def _candidates(*, user, model_id: str, filters: SearchFilters):
+    return Photo.objects.filter(
+        visibility(user), _photo_filters(filters, model_id), status=Photo.Status.READY
+    )
+
+
+def _fused(
+    ranked: list[Ranked],
+    matches: dict[int, TextMatch],
+    *,
+    vector,
+    model_id: str,
+    unit: float,
+) -> list[Ranked]:
+    """CLIP's ranking fused with the photos' text matches (``fusion.fuse``)."""
+    by_id = {row.photo_id: row for row in ranked}
+    missing = [photo_id for photo_id in matches if photo_id not in by_id]
+    for row in clip_scores(photo_ids=missing, vector=vector, model_id=model_id):
+        by_id[row.photo_id] = row
+    signal = Signal(
+        name="text",
+        strengths={photo_id: match.strength for photo_id, match in matches.items()},
+        weight=settings.MEDIASEARCH_TEXT_MATCH_WEIGHT,
+    )
+    fused = fuse(
+        clip={photo_id: row.score for photo_id, row in by_id.items()}, signals=[signal], unit=unit
+    )
+    limit = settings.MEDIASEARCH_SEARCH_MAX_RESULTS
+    return [
+        Ranked(
+            photo_id=row.photo_id,
+            score=row.score,
+            taken_at=by_id[row.photo_id].taken_at,
+            moment_ms=by_id[row.photo_id].moment_ms,
+            clip_score=row.clip_score if row.contributions else None,
+            matched=matches[row.photo_id].matched if row.photo_id in matches else (),
+        )
+        for row in fused[:limit]
+    ]
+
+
+def clip_scores(*, photo_ids: Sequence[int], vector, model_id: str) -> list[Ranked]:
+    """The CLIP scores of named photos against ``vector`` (a video's: its best moment), for
+    photos another signal found that CLIP's nearest did not include. One exact query."""
+    if not photo_ids:
+        return []
+    query = Cast(Value(_vector_literal(vector)), VectorField(dimensions=len(vector)))
+    rows = (
+        Embedding.objects.filter(photo_id__in=photo_ids, model_id=model_id)
+        .annotate(distance=CosineDistance("vector", query))
+        .order_by("photo_id", "distance", "frame_ms")
+        .values_list("photo_id", "distance", "photo__taken_at", "frame_ms")
+    )
+    best: dict[int, Ranked] = {}
+    for photo_id, distance, taken_at, frame_ms in rows:
+        if photo_id not in best:
+            best[photo_id] = Ranked(
+                photo_id=photo_id,
+                score=1.0 - float(distance),
+                taken_at=taken_at,
+                moment_ms=frame_ms,
+            )
+    return list(best.values())
+
+
+# A ``text:`` query's cut-offs: the share of its terms a photo's text must hold.
+TEXT_ONLY_MIN_STRENGTH = {
+    Strictness.LOOSE: 0.3,
+    Strictness.NORMAL: 0.5,
+    Strictness.STRICT: 1.0,
+}
+
+
+def _text_only_search(
+    *,
+    user,
+    terms: TextTerms,
+    model_id: str,
+    filters: SearchFilters,
+    strictness: Strictness,
+    sort: Sort,
+    started: float,
+) -> SearchOutcome:
+    """A ``text:`` query: photos ranked by how fully their text matches, CLIP left out."""
+    matches = text_matches(
+        terms=terms,
+        photos=_candidates(user=user, model_id=model_id, filters=filters),
+        limit=settings.MEDIASEARCH_SEARCH_MAX_RESULTS,
+    )
+    dates = dict(Photo.objects.filter(pk__in=list(matches)).values_list("pk", "taken_at"))
+    ranked = sorted(
+        (
+            Ranked(
+                photo_id=match.photo_id,
+                score=match.strength,
+                taken_at=dates.get(match.photo_id),
+                matched=match.matched,
+            )
+            for match in matches.values()
+            if match.photo_id in dates
+        ),
+        key=lambda row: (-row.score, row.photo_id),
+    )
+    threshold = TEXT_ONLY_MIN_STRENGTH.get(strictness)
+    good = [row for row in ranked if threshold is None or row.score >= threshold]
+    weak = ranked[len(good) :]
+    return SearchOutcome(
+        hits=SearchHits(_sorted(good, sort)),
+        kind=SearchLog.Kind.TEXT,
+        min_score=threshold,
+        hidden=len(weak),
+        best_hidden_score=weak[0].score if weak else None,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        exact=True,
+        text_matches=len(matches),
+        text_only=True,
     )
 
 

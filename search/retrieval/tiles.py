@@ -25,6 +25,7 @@ class ResultTile:
     thumbnail_url: str
     similar_url: str
     moment: str = ""  # a video's best moment, as the tile shows it ("0:42"); "" for a photo
+    matched: tuple[str, ...] = ()  # words of the photo's text (OCR) the query matched
 
 
 def result_tiles(hits: Iterable[SearchHit], *, query: str = "") -> list[ResultTile]:
@@ -47,6 +48,8 @@ def result_tiles(hits: Iterable[SearchHit], *, query: str = "") -> list[ResultTi
             url += "?" + urlencode(
                 {"t": f"{hit.moment_ms / 1000:g}", **({"q": query} if query else {})}
             )
+        elif hit.matched and query:
+            url += "?" + urlencode({"q": query})  # the page highlights the matched words
         tiles.append(
             ResultTile(
                 photo=hit.photo,
@@ -56,6 +59,7 @@ def result_tiles(hits: Iterable[SearchHit], *, query: str = "") -> list[ResultTi
                 thumbnail_url=thumbnail(hit.photo.pk),
                 similar_url=similar(hit.photo.pk),
                 moment=clock(hit.moment_ms) if video else "",
+                matched=hit.matched,
             )
         )
     return tiles

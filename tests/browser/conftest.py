@@ -24,8 +24,11 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "screenshots"
 def running_app(tmp_path_factory) -> Iterator[RunningApp]:
     # Every test logs in as admin; the default (10 per account in 5 minutes) would refuse the
     # later ones. The other limits stay as shipped.
+    # OCR on, as shipped (the test process itself runs with it off).
     with dev_up(
-        tmp_path_factory.mktemp("app-var"), MEDIASEARCH_RATE_LIMIT_LOGIN="1000,1000/300"
+        tmp_path_factory.mktemp("app-var"),
+        MEDIASEARCH_RATE_LIMIT_LOGIN="1000,1000/300",
+        MEDIASEARCH_OCR_ENABLED="1",
     ) as app:
         yield app
 

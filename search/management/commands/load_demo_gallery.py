@@ -11,6 +11,24 @@ from search.photos.services import photo_create
 from workers.embedding.demo.places import DEMO_PLACES, exif_with_position
 from workers.embedding.demo.scenes import caption, random_scene, scene_jpeg, scene_variant
 from workers.embedding.demo.videos import render_video
+from workers.embedding.text_scenes import text_scene
+
+# Words seen only inside the demo's text photos (their file names do not say them): type one in
+# the search box and the photo showing it comes first, the word highlighted on its page.
+DEMO_TEXTS = (
+    ("HOTEL", "MIRAMAR"),
+    ("TESCO", "receipt"),
+    ("Pastelaria", "Lisboa"),
+    ("Booking", "QX7734"),
+    ("Café", "Central"),
+    ("Bahnhof", "Ausgang"),
+    ("Farmácia", "Estrela"),
+    ("Harbour", "Museum"),
+    ("Platform", "9"),
+    ("Bakery", "Open"),
+    ("Theatre", "Tickets"),
+    ("Parking", "Exit"),
+)
 
 CAMERAS = [("Canon", "EOS R6"), ("FUJIFILM", "X100V"), ("Apple", "iPhone 15")]
 EXIF_IFD, MAKE, MODEL, DATE_TAKEN = 0x8769, 0x010F, 0x0110, 0x9003
@@ -32,8 +50,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--videos", type=int, default=4, help="also this many generated demo videos"
         )
+        parser.add_argument(
+            "--text-photos",
+            type=int,
+            default=len(DEMO_TEXTS),
+            help=f"also this many photos with words in them (at most {len(DEMO_TEXTS)})",
+        )
 
-    def handle(self, *args, owner: str, count: int, seed: int, videos: int = 4, **options):
+    def handle(
+        self,
+        *args,
+        owner: str,
+        count: int,
+        seed: int,
+        videos: int = 4,
+        text_photos: int = len(DEMO_TEXTS),
+        **options,
+    ):
         try:
             user = get_user_model().objects.get_by_natural_key(owner)
         except get_user_model().DoesNotExist:
@@ -52,15 +85,37 @@ class Command(BaseCommand):
             data = _with_exif(scene_jpeg(scene, rng), rng)
             upload = SimpleUploadedFile(f"demo-{index:03d}-{words}.jpg", data)
             created += photo_create(owner=user, file=upload).created
+        made_text = sum(
+            photo_create(owner=user, file=upload).created
+            for upload in _text_photos(text_photos, random.Random(seed + 1))
+        )
         made_videos = sum(
             photo_create(owner=user, file=upload).created for upload in _demo_videos(videos, rng)
         )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Queued {created} demo photos for {owner} ({count - created} were already there)"
-                f" and {made_videos} demo videos."
+                f", {made_videos} demo videos and {made_text} photos with text in them."
             )
         )
+
+
+def _text_photos(count: int, rng: random.Random):
+    """Signs on photo-like backgrounds, upright or turned (the file name never gives the
+    words away)."""
+    for index, words in enumerate(DEMO_TEXTS[: max(0, count)]):
+        scene = text_scene(
+            rng,
+            words=words,
+            size=64,
+            rotation=(0, 0, 0, 90, 180, 0)[index % 6],
+            contrast="high",
+            canvas=(960, 720),
+            per_line=1,
+        )
+        out = io.BytesIO()
+        scene.image.save(out, format="JPEG", quality=90)
+        yield SimpleUploadedFile(f"demo-text-{index:02d}.jpg", out.getvalue())
 
 
 def _demo_videos(count: int, rng: random.Random):

@@ -12,7 +12,13 @@ from search.retrieval.query import ParsedQuery, SearchFilters, combine_vectors, 
         ("beach at dusk", ParsedQuery("beach at dusk")),
         ("beach -people", ParsedQuery("beach", ("people",))),
         ('stars -"red star" -blue', ParsedQuery("stars", ("red star", "blue"))),
-        ('"two red circles" on blue', ParsedQuery("two red circles on blue")),
+        (
+            '"two red circles" on blue',
+            ParsedQuery("two red circles on blue", phrases=("two red circles",)),
+        ),
+        ("text: Tesco -beach", ParsedQuery("Tesco", ("beach",), text_only=True)),
+        ("TEXT:tesco", ParsedQuery("tesco", text_only=True)),
+        ("find text: here", ParsedQuery("find text: here")),  # only at the start
         ("  well-lit  room - ", ParsedQuery("well-lit room")),  # a lone minus is no term
         ("-people", ParsedQuery("", ("people",))),
         ("", ParsedQuery("")),
