@@ -11,10 +11,13 @@ from __future__ import annotations
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
+from search.photos.storage import OBJECT_STORE_OUTAGES
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
     OSError,
     ConnectionError,
+    *OBJECT_STORE_OUTAGES,  # the object store (MEDIASEARCH_STORAGE=s3) did not answer
 )
 INTERRUPTIONS: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
