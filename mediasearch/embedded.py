@@ -189,6 +189,8 @@ class EmbeddedRedis:
         wait_for_port_closed("127.0.0.1", self.port, timeout, name="redis-server")
 
 
+# Where start() writes and reads an object to know the server is ready.
+_READY_BUCKET = "embedded-s3-ready"
 # The ports one SeaweedFS server listens on, besides the S3 one (each also takes a gRPC port).
 _SEAWEED_PORTS = ("master", "volume", "filer")
 
@@ -267,7 +269,12 @@ class EmbeddedS3:
         deadline = time.monotonic() + timeout
         while True:
             try:
+                # Listing answers before the volume server has joined; a write and a read
+                # need it.
                 client.list_buckets()
+                self.create_bucket(_READY_BUCKET)
+                client.put_object(Bucket=_READY_BUCKET, Key="ready", Body=b"ready")
+                client.get_object(Bucket=_READY_BUCKET, Key="ready")["Body"].read()
                 return
             except (BotoCoreError, ClientError) as exc:
                 assert self._process is not None

@@ -21,3 +21,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     *OBJECT_STORE_OUTAGES,  # the object store (MEDIASEARCH_STORAGE=s3) did not answer
 )
 INTERRUPTIONS: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
+# Outages of a service that say nothing about the photos being worked on: an attempt they cut
+# short is given back uncounted, so that an object store down for minutes (every retry claims
+# the batch again, and fails to read it) does not use up the photos' attempts and fail them.
+# A bare OSError is not among them: it may come from one photo's file, again and again.
+OUTAGES_NOT_COUNTED: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    *OBJECT_STORE_OUTAGES,
+)

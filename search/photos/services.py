@@ -18,7 +18,7 @@ from django.utils import timezone
 from search import dispatch
 from search.models import Photo, attempt_files, photo_upload_to
 from search.photos.changes import search_choices_changed
-from search.photos.storage import OBJECT_STORE_OUTAGES
+from search.photos.storage import OBJECT_STORE_OUTAGES, object_store_outages_raised
 from workers.embedding.images import ImageDecodeError, identify_format
 from workers.embedding.video import identify_video
 
@@ -124,7 +124,8 @@ def _original_store(photo: Photo, file: File, name: str) -> None:
     storage = photo.file.storage
     target = photo_upload_to(photo, file.name or "upload")
     try:
-        photo.file.name = storage.save(target, file)
+        with object_store_outages_raised():
+            photo.file.name = storage.save(target, file)
     except OBJECT_STORE_OUTAGES as exc:
         logger.error("could not store %s: %s", target, exc)
         # A single PUT that failed stored nothing, and a multipart upload that failed is
@@ -148,7 +149,8 @@ def _original_store(photo: Photo, file: File, name: str) -> None:
 
 def _file_delete_quietly(storage, name: str) -> None:
     try:
-        storage.delete(name)
+        with object_store_outages_raised():
+            storage.delete(name)
     except OBJECT_STORE_OUTAGES:
         logger.warning("could not delete %s from storage either", name)
 
@@ -224,7 +226,7 @@ def photos_delete(*, owner, photo_ids: Iterable[int]) -> list[int]:
         files = [
             (field.storage, field.name)
             for photo in photos
-            for field in (photo.file, photo.thumbnail, photo.preview)
+            for field in (photo.file, photo.thumbnail, photo.preview, photo.playable)
             if field.name
         ]
         # An attempt that did not finish may have left renditions that no field points at.

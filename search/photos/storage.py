@@ -7,6 +7,8 @@ outages an upload refuses with a reason, a worker retries, and a served file ans
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -15,16 +17,47 @@ from django.db.models.fields.files import FieldFile
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
-# The object store could not be reached, or the connection broke mid-request (botocore has
-# already retried: MEDIASEARCH_S3_MAX_ATTEMPTS). A 4xx answer (a missing key, a refused
-# signature) is not among them: retrying would only repeat it.
+
+class ObjectStoreUnavailable(Exception):
+    """The object store answered, but with a server error (500, 503, "slow down") after
+    botocore's own retries: it is there but not serving, as SeaweedFS is for a moment after a
+    restart, before its volumes have joined."""
+
+
+# The object store could not be reached, the connection broke mid-request, or it answered
+# with a server error (botocore has already retried: MEDIASEARCH_S3_MAX_ATTEMPTS). A 4xx answer
+# (a missing key, a refused signature) is not among them: retrying would only repeat it.
 OBJECT_STORE_OUTAGES: tuple[type[BaseException], ...] = (
     ObjectStoreConnectionError,
     HTTPClientError,
+    ObjectStoreUnavailable,
 )
 # Every failure to reach the stored files: a local disk's errors too (a full disk, an unmounted
 # volume).
 STORAGE_OUTAGES: tuple[type[BaseException], ...] = (OSError, *OBJECT_STORE_OUTAGES)
+
+
+def is_object_store_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the object store is down rather than that a request was wrong."""
+    if isinstance(exc, OBJECT_STORE_OUTAGES):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") == "SlowDown"
+    return False
+
+
+@contextmanager
+def object_store_outages_raised() -> Iterator[None]:
+    """Raise a server error of the object store as ``ObjectStoreUnavailable`` (one of
+    ``OBJECT_STORE_OUTAGES``), so that the callers' ``except`` clauses that retry outages see
+    it; botocore raises every answer it does not like as ``ClientError``."""
+    try:
+        yield
+    except ClientError as exc:
+        if is_object_store_outage(exc):
+            raise ObjectStoreUnavailable(str(exc)) from exc
+        raise
 
 
 class Readable(Protocol):

@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from search.photos.storage import OBJECT_STORE_OUTAGES
+from search.photos.storage import is_object_store_outage
 from search.web.rate_limits import login_client_ip, rate_limit_check
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class ServiceUnavailableMiddleware:
         if isinstance(exception, OperationalError | InterfaceError):
             what = "The database"
             logger.error("database unavailable: %s", exception)
-        elif isinstance(exception, OBJECT_STORE_OUTAGES):
+        elif is_object_store_outage(exception):
             what = "The file store"
             logger.error("object store unavailable: %s", exception)
         else:
