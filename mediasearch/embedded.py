@@ -332,12 +332,16 @@ class EmbeddedS3:
             "MEDIASEARCH_S3_ADDRESSING_STYLE": "path",
         }
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Stop the server (SIGTERM, then SIGKILL); its data stays for the next ``start``.
-        Returns once the S3 port is closed."""
+    def stop(self, timeout: float = 20.0, *, crash: bool = False) -> None:
+        """Stop the server (SIGTERM, then SIGKILL; with ``crash``, SIGKILL at once, as a crash
+        or a pulled plug would); its data stays for the next ``start``. Returns once the S3
+        port is closed."""
         if self._process is None:
             return
-        self._process.terminate()
+        if crash:
+            self._process.kill()
+        else:
+            self._process.terminate()
         try:
             self._process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -83,7 +83,7 @@ def s3_server(tmp_path_factory) -> Iterator[EmbeddedS3]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(crash=True)  # its data is the session's temporary folder: no need to wait
 
 
 TEST_BUCKET = "mediasearch-tests"

@@ -153,7 +153,7 @@ def test_uploads_are_refused_clearly_while_the_store_is_down_and_leave_nothing(
     before_rows = list(Photo.objects.values_list("pk", "file"))
     before_objects = s3_storage.object_names()
 
-    s3_storage.server.stop()
+    s3_storage.server.stop(crash=True)
     try:
         refused = browser.upload(("lost.jpg", encode(make_image(color="purple"))))
         api = requests.post(
@@ -186,7 +186,7 @@ def test_a_worker_batch_waits_out_a_store_outage_and_finishes_once_it_is_back(
     )
     assert "6 photo(s) uploaded and queued." in page.text
 
-    s3_storage.server.stop()
+    s3_storage.server.stop(crash=True)
     try:
         worker = celery_processes.worker(MEDIASEARCH_EMBED_BATCH_SIZE="4")
         # The worker takes a batch, cannot read the originals, gives the batch back and
@@ -227,7 +227,7 @@ def test_pages_answer_while_the_store_is_down(live_server, s3_storage: S3Bucket,
     photo = Photo.objects.get()
     objects = s3_storage.object_names()
 
-    s3_storage.server.stop()
+    s3_storage.server.stop(crash=True)
     try:
         search = browser.get("/", params={"q": "a red circle", "strictness": "all"})
         detail = browser.get(f"/photos/{photo.pk}/")
