@@ -206,6 +206,8 @@ class EmbeddedS3:
 
     data_dir: Path
     port: int = 0
+    # The address it listens on: loopback, or one another network namespace can reach.
+    host: str = "127.0.0.1"
     access_key: str = "mediasearch"
     secret_key: str = "mediasearch-secret"
     region: str = "us-east-1"
@@ -215,7 +217,7 @@ class EmbeddedS3:
     @property
     def url(self) -> str:
         """The S3 endpoint (path-style addressing: the bucket is the first path segment)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and return once its S3 gateway answers a signed request."""
@@ -241,7 +243,7 @@ class EmbeddedS3:
         args = [
             weed_path(), "server",
             f"-dir={self.data_dir / 'data'}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-ip={self.host}", f"-ip.bind={self.host}",
             f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",
             "-master.telemetry=false",
             # Small volumes, so a test's data folder stays small; a few MB each suffice here.
@@ -264,7 +266,7 @@ class EmbeddedS3:
         # signed request gets an S3 answer.
         from botocore.exceptions import BotoCoreError, ClientError
 
-        wait_for_port("127.0.0.1", self.port, timeout, process=self._process, name="weed")
+        wait_for_port(self.host, self.port, timeout, process=self._process, name="weed")
         client = self.client()
         deadline = time.monotonic() + timeout
         while True:
@@ -348,7 +350,7 @@ class EmbeddedS3:
             self._process.kill()
             self._process.wait()
         self._process = None
-        wait_for_port_closed("127.0.0.1", self.port, timeout, name="weed")
+        wait_for_port_closed(self.host, self.port, timeout, name="weed")
 
 
 def weed_path() -> str:
