@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from mediasearch.embedded import EmbeddedPostgres, EmbeddedRedis, wait_for_port
+from mediasearch.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedS3, wait_for_port
 from mediasearch.settings.environment import env_bool, env_int
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +78,12 @@ def up(argv: list[str]) -> int:
         help="also upload a few hundred generated demo scenes for the admin user to search",
     )
     parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="keep every file in S3: an embedded SeaweedFS server in var/s3, bucket "
+        "'mediasearch' (MEDIASEARCH_STORAGE=s3), instead of var/media",
+    )
+    parser.add_argument(
         "--reload",
         action="store_true",
         help="for working on the code: Django's development server, which restarts on every "
@@ -88,6 +94,15 @@ def up(argv: list[str]) -> int:
     var = var_dir()
     postgres = EmbeddedPostgres(var / "postgres")
     redis = EmbeddedRedis(var / "redis", port=int(os.environ.get("MEDIASEARCH_REDIS_PORT", 0)))
+    s3 = (
+        EmbeddedS3(
+            var / "s3",
+            port=int(os.environ.get("MEDIASEARCH_S3_PORT", 0)),
+            secret_key=_s3_secret_key(var),
+        )
+        if args.s3
+        else None
+    )
     children: list[tuple[str, subprocess.Popen]] = []
 
     def shutdown(*_: object) -> None:
@@ -101,6 +116,12 @@ def up(argv: list[str]) -> int:
         say("starting Redis (append-only file) in var/redis")
         redis.start()
         env = app_environment(var, postgres.url("mediasearch"), redis.url, debug=args.reload)
+        if s3 is not None:
+            say("starting S3 (SeaweedFS) in var/s3")
+            s3.start()
+            s3.create_bucket(S3_BUCKET)
+            env.update(s3.environment(S3_BUCKET))
+            say(f"files are kept in bucket {S3_BUCKET!r} at {s3.url}")
         if args.reload:
             env["DJANGO_CONN_MAX_AGE"] = "0"  # a thread per request: no connection outlives it
         check_connection_budget(postgres.url("postgres"))
@@ -146,6 +167,8 @@ def up(argv: list[str]) -> int:
     finally:
         for _, process in reversed(children):
             stop(process)
+        if s3 is not None:
+            s3.stop()
         redis.stop()
         postgres.stop()
         say("stopped")
@@ -160,6 +183,18 @@ def dev_workers() -> dict[str, list[str]]:
     for queue, spec in MEDIASEARCH_QUEUES.items():
         workers.setdefault(spec["dev_worker"], []).append(queue)
     return workers
+
+
+S3_BUCKET = "mediasearch"
+
+
+def _s3_secret_key(var: Path) -> str:
+    """The embedded S3 server's secret key: made on first start, kept in var/ (0600)."""
+    secret_file = var / "s3_secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(30))
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
 
 
 def app_environment(

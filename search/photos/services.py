@@ -19,6 +19,7 @@ from search import dispatch
 from search.models import Photo, attempt_files, photo_upload_to
 from search.photos.changes import search_choices_changed
 from search.photos.live import live_motion_absorb, live_pairing_lock, live_still_for_motion
+from search.photos.storage import OBJECT_STORE_OUTAGES, object_store_outages_raised
 from workers.embedding.images import ACCEPTED_FORMATS_TEXT, ImageDecodeError, identify_format
 from workers.embedding.live import still_motion
 from workers.embedding.video import (
@@ -168,12 +169,23 @@ def _not_accepted_reason(reason: str) -> str:
 
 
 def _original_store(photo: Photo, file: File, name: str) -> None:
-    """Write the original under its generated name; a storage failure (a full disk) leaves
-    nothing behind and refuses the file with the reason."""
+    """Write the original under its generated name; a storage failure (a full disk, an object
+    store that does not answer) leaves nothing behind and refuses the file with the reason."""
     storage = photo.file.storage
     target = photo_upload_to(photo, file.name or "upload")
     try:
-        photo.file.name = storage.save(target, file)
+        with object_store_outages_raised():
+            photo.file.name = storage.save(target, file)
+    except OBJECT_STORE_OUTAGES as exc:
+        logger.error("could not store %s: %s", target, exc)
+        # A single PUT that failed stored nothing, and a multipart upload that failed is
+        # aborted by boto3; the delete is for a PUT whose answer alone was lost.
+        _file_delete_quietly(storage, target)
+        reason = (
+            "could not be stored: the file store cannot be reached right now "
+            "(nothing was kept; try again shortly)"
+        )
+        raise PhotoRejected(name, reason) from None
     except OSError as exc:
         logger.error("could not store %s: %s", target, exc)
         if storage.exists(target):
@@ -183,6 +195,14 @@ def _original_store(photo: Photo, file: File, name: str) -> None:
         else:
             reason = f"could not be stored ({exc.strerror or exc}); nothing was kept"
         raise PhotoRejected(name, reason) from None
+
+
+def _file_delete_quietly(storage, name: str) -> None:
+    try:
+        with object_store_outages_raised():
+            storage.delete(name)
+    except OBJECT_STORE_OUTAGES:
+        logger.warning("could not delete %s from storage either", name)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,18 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from search.photos.storage import is_object_store_outage
 from search.web.rate_limits import login_client_ip, rate_limit_check
 
 logger = logging.getLogger(__name__)
 
 
 class ServiceUnavailableMiddleware:
-    """Turn "the database is down" into a clear 503 page instead of a crash page.
+    """Turn "the database is down" or "the object store is down" into a clear 503 page instead
+    of a crash page.
 
-    Django reconnects by itself on the next request (CONN_HEALTH_CHECKS), so the page only
-    asks the person to try again.
+    Django reconnects by itself on the next request (CONN_HEALTH_CHECKS), and botocore on its
+    next call, so the page only asks the person to try again.
     """
 
     def __init__(self, get_response):
@@ -28,17 +30,22 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, OperationalError | InterfaceError):
+        if isinstance(exception, OperationalError | InterfaceError):
+            what = "The database"
+            logger.error("database unavailable: %s", exception)
+        elif is_object_store_outage(exception):
+            what = "The file store"
+            logger.error("object store unavailable: %s", exception)
+        else:
             return None
-        logger.error("database unavailable: %s", exception)
         if request.path.startswith("/api/"):
             # API clients read JSON, like every other API error.
             response: HttpResponse = JsonResponse(
-                {"detail": "The database cannot be reached right now; try again shortly."},
+                {"detail": f"{what} cannot be reached right now; try again shortly."},
                 status=503,
             )
         else:
-            response = render(request, "503.html", status=503)
+            response = render(request, "503.html", {"what": what}, status=503)
         response["Retry-After"] = "10"
         return response
 

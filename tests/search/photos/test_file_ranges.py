@@ -13,7 +13,7 @@ from PIL import Image
 from search.models import Photo
 from search.photos.ranges import ByteRange, RangeNotSatisfiable, requested_range
 from search.photos.services import photo_create
-from tests.conftest import encode, upload_file
+from tests.conftest import BOTH_STORAGES, encode, upload_file
 from tests.pipeline import embed_waiting
 
 pytestmark = pytest.mark.django_db
@@ -22,8 +22,9 @@ KINDS = ("original", "thumbnail", "preview")
 
 
 @pytest.fixture
-def photo(alice) -> Photo:
-    """A ready photo whose original (noise, as PNG) is many read blocks long."""
+def photo(storage_backend, alice) -> Photo:
+    """A ready photo whose original (noise, as PNG) is many read blocks long, stored where
+    ``storage_backend`` says (local files unless a test asks for both)."""
     noise = Image.effect_noise((320, 240), 64).convert("RGB")
     created = photo_create(owner=alice, file=upload_file("clip.png", encode(noise, "PNG"))).photo
     assert embed_waiting() == {created.pk: Photo.Status.READY}
@@ -50,6 +51,7 @@ def body(response) -> bytes:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@BOTH_STORAGES
 def test_a_closed_range_is_206_with_exactly_those_bytes(alice_client, photo, kind):
     data = stored_bytes(photo, kind)
 
@@ -81,6 +83,7 @@ def test_an_open_ended_range_runs_to_the_end(alice_client, photo, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@BOTH_STORAGES
 def test_a_suffix_range_is_the_last_bytes(alice_client, photo, kind):
     data = stored_bytes(photo, kind)
 
@@ -104,6 +107,7 @@ def test_a_range_past_the_end_is_cut_at_the_end(alice_client, photo):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@BOTH_STORAGES
 def test_a_range_starting_past_the_end_is_416_with_the_size(alice_client, photo, kind):
     size = len(stored_bytes(photo, kind))
 
@@ -152,6 +156,7 @@ def test_if_range_gets_the_whole_file_as_no_validator_is_sent(alice_client, phot
     assert body(response) == data
 
 
+@BOTH_STORAGES
 def test_a_range_is_streamed_in_blocks_not_read_at_once(alice_client, photo):
     data = stored_bytes(photo, "original")
     assert len(data) > 10 * FileResponse.block_size
@@ -165,6 +170,7 @@ def test_a_range_is_streamed_in_blocks_not_read_at_once(alice_client, photo):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@BOTH_STORAGES
 def test_head_gives_the_headers_of_the_whole_file_or_of_the_range(alice_client, photo, kind):
     size = len(stored_bytes(photo, kind))
 
