@@ -7,12 +7,8 @@ PostgreSQL and Redis over the link, at the host side's address, where they liste
 loopback (``EmbeddedPostgres.listen_on``, ``EmbeddedRedis(bind=...)``); its own loopback has
 nothing on it, so the web server's port is out of its reach.
 
-Files: with S3 storage (the ``s3_storage_env`` fixture, when the suite has one: a dict of the
-``MEDIASEARCH_STORAGE``/``MEDIASEARCH_S3_*`` variables; the worker is given its endpoint with
-127.0.0.1 replaced by the link's host address, so the store must listen there too, e.g. on
-0.0.0.0) web and worker share nothing but URLs. Without it,
-the web server's media folder is bind-mounted into the worker's view at another path, as a
-network file system would be, and the test says so; everything else stays apart.
+Files: on S3, a SeaweedFS server (``EmbeddedS3``) listening at the link's host side, so web and
+worker share nothing but URLs; the link going down mid-batch cuts the worker off the store too.
 
 Where no namespace can be made (not root, no iproute2), the test skips, saying why (.ci/run
 runs as root and installs iproute2).
@@ -31,6 +27,7 @@ import pytest
 import requests
 
 from mediasearch.devstack import REPO_ROOT
+from mediasearch.embedded import EmbeddedS3
 from tests.conftest import encode, make_image
 from tests.hosts import Namespace, Stack, namespaces_unavailable, stack
 
@@ -39,15 +36,6 @@ pytestmark = pytest.mark.integration
 PHOTOS_BEFORE = 8
 PHOTOS_AFTER = 2
 OUTAGE_SECONDS = 5
-
-
-@pytest.fixture
-def worker_storage(request) -> dict[str, str]:
-    """The storage variables web and worker share: S3's when the suite has the fixture."""
-    try:
-        return dict(request.getfixturevalue("s3_storage_env"))
-    except pytest.FixtureLookupError:
-        return {}
 
 
 def upload(url: str, token: str, count: int, start: int) -> list[int]:
@@ -100,9 +88,7 @@ def reachable(ns: Namespace, host: str, port: int) -> bool:
     return subprocess.run(ns.run(sys.executable, "-c", probe), capture_output=True).returncode == 0
 
 
-def test_a_worker_in_its_own_network_and_filesystem_view_finishes_every_upload(
-    tmp_path, worker_storage
-):
+def test_a_worker_in_its_own_network_and_filesystem_view_finishes_every_upload(tmp_path):
     reason = namespaces_unavailable()
     if reason is not None:
         # Not yet done: with S3, run the worker as a plain process with its own empty media
@@ -110,19 +96,32 @@ def test_a_worker_in_its_own_network_and_filesystem_view_finishes_every_upload(
         pytest.skip(f"no network namespace here ({reason}); the worker needs one to be apart")
 
     ns = Namespace.create()
+    # The object store listens at the link's host side: web (here) and worker (over the link)
+    # reach it at one address, and share nothing else.
+    store = EmbeddedS3(tmp_path / "s3", host=ns.host_address)
     try:
+        store.start()
+        store.create_bucket("media")
+        worker_storage = store.environment("media", "remote")
         with stack(
             listen_address=ns.host_address,
             trust=ns.address,
             extra_env={**worker_storage, "MEDIASEARCH_EMBED_BATCH_SIZE": "4"},
         ) as web_host:
-            run_remote_worker_scenario(web_host, ns, tmp_path / "worker-host", worker_storage)
+            run_remote_worker_scenario(
+                web_host, ns, tmp_path / "worker-host", worker_storage, store.data_dir
+            )
     finally:
+        store.stop(crash=True)
         ns.delete()
 
 
 def run_remote_worker_scenario(
-    web_host: Stack, ns: Namespace, worker_home: Path, worker_storage: dict[str, str]
+    web_host: Stack,
+    ns: Namespace,
+    worker_home: Path,
+    worker_storage: dict[str, str],
+    store_data: Path,
 ) -> None:
     token = web_host.users(("alice", "alice-password-1", False))["alice"]
     url = web_host.web()
@@ -131,12 +130,8 @@ def run_remote_worker_scenario(
     for folder in ("work", "media", "var"):
         (worker_home / folder).mkdir(parents=True)
     hidden = web_host.root  # the web host's everything: media, data, the servers' files
-    mounts = []
-    if not worker_storage:
-        # No S3 in this suite: the media folder as a network file system would give it, at
-        # another path; nothing else of the web host is visible.
-        mounts.append(f"mount --bind {web_host.media_root} {worker_home / 'media'}")
-    mounts.append(f"mount -t tmpfs -o size=1m tmpfs {hidden}")
+    # The web host's folder and the store's data are hidden under empty file systems.
+    mounts = [f"mount -t tmpfs -o size=1m tmpfs {folder}" for folder in (hidden, store_data)]
     celery = shlex.join(
         [sys.executable, "-m", "celery", "-A", "mediasearch", "worker",
          "-Q", ",".join(_queues()), "--loglevel=INFO", "--concurrency=1",
@@ -156,11 +151,6 @@ def run_remote_worker_scenario(
         "_CWD": str(worker_home / "work"),
         **worker_storage,
     }
-    if "MEDIASEARCH_S3_ENDPOINT_URL" in worker_storage:
-        # The store as the worker reaches it: over the link, not at the web host's loopback.
-        env["MEDIASEARCH_S3_ENDPOINT_URL"] = worker_storage["MEDIASEARCH_S3_ENDPOINT_URL"].replace(
-            "127.0.0.1", ns.host_address
-        )
     worker = web_host.spawn(
         ns.run("unshare", "--mount", "--propagation", "private", "sh", "-c", script),
         log_name="remote-worker",
@@ -228,7 +218,7 @@ def run_remote_worker_scenario(
         assert thumbnail.headers["Content-Type"].startswith("image/")
     print(
         f"remote worker: {len(ids)} photos ready through a {OUTAGE_SECONDS} s link outage; "
-        f"files {'over S3' if worker_storage else 'over a bind mount (no S3 fixture)'}"
+        "files over S3"
     )
 
 
