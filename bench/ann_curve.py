@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,6 +142,65 @@ def log_linear_fit(sizes: list[int], values: list[float]):
     return float(slope), lambda n: float(intercept + slope * np.log10(n))
 
 
+class BackendCpu:
+    """CPU seconds a PostgreSQL backend and the parallel workers it starts spend inside the
+    ``with`` block, sampled from /proc (the embedded server runs on this machine). On a shared
+    machine wall time says how busy the others were; CPU time is what the build costs."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid, self.interval = pid, interval
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _pids(self) -> list[int]:
+        pids = [self.pid]
+        marker = f"parallel worker for PID {self.pid}".encode()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                        if marker in cmdline.read():
+                            pids.append(int(entry))
+                except OSError:
+                    pass
+        return pids
+
+    def sample(self) -> None:
+        for pid in self._pids():
+            try:
+                cpu = self._cpu(pid)
+            except OSError:
+                continue  # a worker that just exited keeps its last sample
+            self.first.setdefault(pid, 0.0 if pid != self.pid else cpu)
+            self.last[pid] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> BackendCpu:
+        self.sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 def available_bytes() -> int:
     with open("/proc/meminfo") as meminfo:
         for line in meminfo:
@@ -194,11 +254,13 @@ def measure_size(cursor, n: int, args, queries: np.ndarray, out: Path) -> dict |
 
     cursor.execute(f"SET maintenance_work_mem = '{work_mem // 2**20}MB'")
     load_before = os.getloadavg()[0]
+    cursor.execute("SELECT pg_backend_pid()")
     started = time.perf_counter()
-    cursor.execute(
-        "CREATE INDEX bench_curve_hnsw ON bench_curve USING hnsw (h halfvec_cosine_ops) "
-        f"WITH (m = {m}, ef_construction = {ef_construction})"
-    )
+    with BackendCpu(cursor.fetchone()[0]) as build_cpu:
+        cursor.execute(
+            "CREATE INDEX bench_curve_hnsw ON bench_curve USING hnsw (h halfvec_cosine_ops) "
+            f"WITH (m = {m}, ef_construction = {ef_construction})"
+        )
     build_s = time.perf_counter() - started
     load_after = os.getloadavg()[0]
     cursor.execute("SELECT pg_relation_size('bench_curve_hnsw')")
@@ -206,6 +268,7 @@ def measure_size(cursor, n: int, args, queries: np.ndarray, out: Path) -> dict |
     result = {
         "n": n, "dim": args.dim, "m": m, "ef_construction": ef_construction,
         "load_s": round(load_s, 1), "table_bytes": table_bytes, "build_s": round(build_s, 1),
+        "build_cpu_s": round(build_cpu.seconds, 1),
         "index_bytes": index_bytes, "maintenance_work_mem_mb": work_mem // 2**20,
         "loadavg_build": [round(load_before, 2), round(load_after, 2)],
         "exact_scan": {"queries": count, "p50_ms": stack.percentile(exact_latencies, 50),
@@ -230,13 +293,14 @@ def measure_size(cursor, n: int, args, queries: np.ndarray, out: Path) -> dict |
 
 def report(results: list[dict]) -> None:
     """Markdown tables of the measured points, then the power fits and their extrapolation."""
-    print("\n| N | load s | table MB | build s | index MB | exact scan p50 / p95 ms | "
-          "load avg during build |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("\n| N | load s | table MB | build s | build CPU s | index MB | "
+          "exact scan p50 / p95 ms | load avg during build |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         e = r["exact_scan"]
         print(f"| {r['n']:,} | {r['load_s']:.0f} | {r['table_bytes'] / 2**20:.0f} | "
-              f"{r['build_s']:.0f} | {r['index_bytes'] / 2**20:.0f} | "
+              f"{r['build_s']:.0f} | {r.get('build_cpu_s', '')} | "
+              f"{r['index_bytes'] / 2**20:.0f} | "
               f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f} | "
               f"{r['loadavg_build'][0]:.1f} → {r['loadavg_build'][1]:.1f} |")  # fmt: skip
     ef_values = [h["ef_search"] for h in results[0]["hnsw"]]
@@ -255,6 +319,8 @@ def report(results: list[dict]) -> None:
         "table MB": [r["table_bytes"] / 2**20 for r in results],
         "exact scan p50 ms": [r["exact_scan"]["p50_ms"] for r in results],
     }
+    if all("build_cpu_s" in r for r in results):
+        series["build CPU s"] = [r["build_cpu_s"] for r in results]
     for i, ef in enumerate(ef_values):
         series[f"ef_search {ef} p95 ms"] = [r["hnsw"][i]["p95_ms"] for r in results]
     header = " | ".join(f"at {n / 1e6:.0f}M" for n in EXTRAPOLATE_TO)

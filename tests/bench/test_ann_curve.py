@@ -3,6 +3,9 @@ answers merged block by block, the hand-built binary COPY rows, and the fits."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -13,6 +16,7 @@ from bench.ann import exact_top_10
 from bench.ann_curve import (
     _COPY_HEADER,
     _COPY_TRAILER,
+    BackendCpu,
     RunningTop,
     halfvec_copy_rows,
     log_linear_fit,
@@ -68,3 +72,16 @@ def test_fits_recover_known_growth():
     assert at(100_000_000) == pytest.approx(0.93)
     with pytest.raises(ValueError):
         power_fit([100_000], [1.0])
+
+
+@pytest.mark.django_db
+def test_backend_cpu_counts_the_work_the_server_did():
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        with BackendCpu(cursor.fetchone()[0], interval=0.05) as cpu:
+            started = time.perf_counter()
+            cursor.execute("SELECT sum(sqrt(g)) FROM generate_series(1, 3000000) g")
+            wall = time.perf_counter() - started
+
+    assert 0.05 < cpu.seconds <= wall * os.cpu_count() + 0.05
