@@ -83,6 +83,24 @@ class CpuMeter:
         return (busy - self.busy) / max(total - self.total, 1)
 
 
+def group_cpu_seconds(groups: list[int]) -> float:
+    """CPU seconds used so far by every process in these process groups (each app process is
+    started in a session of its own), reaped children included."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:
+            total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
+
+
 class App:
     """The app's processes: one gunicorn (P processes), N Celery workers, one database."""
 
@@ -249,14 +267,19 @@ def ingest_step(app: App, workers: int, files: list[tuple[str, bytes]], step: in
     started = time.monotonic()
     app.start_workers(workers)
     samples: list[tuple[float, int, int]] = []
+    groups = [process.pid for process in app.workers]
+    cpu_at_claim = None
     with psycopg.connect(app.database_url) as conn:
         while True:
             counts = app.statuses(owner, conn)
             done = counts.get("ready", 0) + counts.get("failed", 0)
             samples.append((time.monotonic() - started, counts.get("pending", 0), done))
+            if cpu_at_claim is None and counts.get("pending", 0) < len(files):
+                cpu_at_claim = group_cpu_seconds(groups)
             if done >= len(files) or time.monotonic() - started > timeout:
                 break
             time.sleep(0.2)
+    worker_cpu = group_cpu_seconds(groups) - (cpu_at_claim or 0.0)
     busy = cpu.stop()
     probe_run.stop.set()
     for thread in probe_threads:
@@ -267,6 +290,7 @@ def ingest_step(app: App, workers: int, files: list[tuple[str, bytes]], step: in
         "workers": workers, "photos": len(files), "ready": counts.get("ready", 0),
         "failed": counts.get("failed", 0), "all_done_s": samples[-1][0],
         "rate": rate, "startup_s": startup, "cpu_busy": busy,
+        "worker_cpu_ms_per_photo": worker_cpu * 1000 / len(files),
         "loadavg": os.getloadavg()[0], "probe": probe_run.summary() if probe else None,
     }  # fmt: skip
 
@@ -282,6 +306,8 @@ def search_step(app: App, processes: int, sessions, texts, seconds: float) -> di
     run = Searches()
     cpu = CpuMeter()
     cpu.start()
+    assert app.web is not None
+    web_cpu, client_cpu = group_cpu_seconds([app.web.pid]), time.process_time()
     started = time.monotonic()
     threads = run.run(app.url, sessions, texts)
     time.sleep(seconds)
@@ -289,9 +315,13 @@ def search_step(app: App, processes: int, sessions, texts, seconds: float) -> di
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
+    web_cpu = group_cpu_seconds([app.web.pid]) - web_cpu
+    client_cpu = time.process_time() - client_cpu
     result = {"web_processes": processes, "seconds": wall, "cpu_busy": cpu.stop(),
               "loadavg": os.getloadavg()[0], **run.summary()}  # fmt: skip
     result["rps"] = result["searches"] / wall
+    result["web_cpu_ms_per_search"] = web_cpu * 1000 / max(result["searches"], 1)
+    result["client_cpu_ms_per_search"] = client_cpu * 1000 / max(result["searches"], 1)
     return result
 
 
@@ -340,6 +370,8 @@ def main() -> None:
     files = [(path.name, path.read_bytes()) for path in paths]
     random.Random(3).shuffle(files)
 
+    # A stopped benchmark stops the app's processes too (they run in sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = Path(tempfile.mkdtemp(prefix="mediasearch-scale-"))
     app = App(folder, model=args.model, pretrained=args.pretrained)
     texts = queries(1)
@@ -363,7 +395,8 @@ def main() -> None:
                 print(f"round {round_index + 1}, {workers} worker(s): {r['rate']:.2f} photos/s "
                       f"(all {r['photos']} in {r['all_done_s']:.1f} s, first claim after "
                       f"{r['startup_s']:.1f} s, {r['failed']} failed), "
-                      f"CPU busy {r['cpu_busy']:.0%}, load {r['loadavg']:.1f}"
+                      f"CPU busy {r['cpu_busy']:.0%}, load {r['loadavg']:.1f}, worker CPU "
+                      f"{r['worker_cpu_ms_per_photo']:.0f} ms/photo"
                       + (f"; search meanwhile p50 {r['probe']['p50_ms']:.0f} / p95 "
                          f"{r['probe']['p95_ms']:.0f} ms" if r["probe"] else ""),
                       flush=True)  # fmt: skip
@@ -380,7 +413,9 @@ def main() -> None:
                 r = results[processes]
                 print(f"round {round_index + 1}, {processes} web process(es): {r['rps']:.1f} "
                       f"searches/s, p50 {r['p50_ms']:.0f} / p95 {r['p95_ms']:.0f} ms, "
-                      f"{r['errors']} errors, CPU busy {r['cpu_busy']:.0%}",
+                      f"{r['errors']} errors, CPU busy {r['cpu_busy']:.0%}, web CPU "
+                      f"{r['web_cpu_ms_per_search']:.0f} ms/search, client "
+                      f"{r['client_cpu_ms_per_search']:.0f}",
                       flush=True)  # fmt: skip
             search_rounds.append(results)
 
@@ -390,14 +425,18 @@ def main() -> None:
         print("|---|---|---|---|")
         rates = [{w: r[w]["rate"] for w in worker_steps} for r in ingest_rounds]
         print("\n".join(ratio_rows(rates, worker_steps)))
-        print("\n| workers | CPU busy (median) | search meanwhile p50 / p95 ms (median) | failed |")
-        print("|---|---|---|---|")
+        cores = os.cpu_count() or 1
+        print("\n| workers | worker CPU ms per photo (median) | what the cores allow, photos/s "
+              "| machine CPU busy | search meanwhile p50 / p95 ms | failed |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
         for w in worker_steps:
             rows = [r[w] for r in ingest_rounds]
             probe = "" if args.no_probe else (
                 f"{np.median([x['probe']['p50_ms'] for x in rows]):.0f} / "
                 f"{np.median([x['probe']['p95_ms'] for x in rows]):.0f}")  # fmt: skip
-            print(f"| {w} | {np.median([x['cpu_busy'] for x in rows]):.0%} | {probe} | "
+            per_photo = float(np.median([x["worker_cpu_ms_per_photo"] for x in rows]))
+            print(f"| {w} | {per_photo:.0f} | {cores * 1000 / per_photo:.1f} | "
+                  f"{np.median([x['cpu_busy'] for x in rows]):.0%} | {probe} | "
                   f"{sum(x['failed'] for x in rows)} |")  # fmt: skip
 
         print(f"\n### Search, {args.clients} people searching without pause, new query each\n")
@@ -405,12 +444,17 @@ def main() -> None:
         print("|---|---|---|---|")
         rps = [{p: r[p]["rps"] for p in web_steps} for r in search_rounds]
         print("\n".join(ratio_rows(rps, web_steps)))
-        print("\n| web processes | p50 ms (median) | p95 ms (median) | CPU busy | errors |")
-        print("|---|---|---|---|---|")
+        print("\n| web processes | p50 ms | p95 ms | web CPU ms per search | client CPU ms "
+              "per search | what the cores allow, searches/s | machine CPU busy "
+              "| errors |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         for p in web_steps:
             rows = [r[p] for r in search_rounds]
+            per_search = float(np.median([x["web_cpu_ms_per_search"] for x in rows]))
             print(f"| {p} | {np.median([x['p50_ms'] for x in rows]):.0f} | "
-                  f"{np.median([x['p95_ms'] for x in rows]):.0f} | "
+                  f"{np.median([x['p95_ms'] for x in rows]):.0f} | {per_search:.1f} | "
+                  f"{np.median([x['client_cpu_ms_per_search'] for x in rows]):.1f} | "
+                  f"{cores * 1000 / per_search:.0f} | "
                   f"{np.median([x['cpu_busy'] for x in rows]):.0%} | "
                   f"{sum(x['errors'] for x in rows)} |")  # fmt: skip
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
