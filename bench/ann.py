@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.ann                   # 100k vectors, 512 dims
     .venv/bin/python -m bench.ann --quick           # 20k vectors
     .venv/bin/python -m bench.ann --size 300000 --settings 16:64
+    .venv/bin/python -m bench.ann --curve 100000,500000,1000000,2000000  # bench/ann_curve.py
 
 Vectors are synthetic unit vectors shaped like CLIP embeddings (clusters around a few thousand
 centres with noise, not uniform on the sphere, which no real collection is), loaded with binary
@@ -120,7 +121,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--settings", default="16:64", help="m:ef_construction, comma-separated")
-    parser.add_argument("--ef-search", default="40,100,200")
+    parser.add_argument(
+        "--ef-search", default=None, help="default 40,100,200; curve 100,200,300,400"
+    )
     parser.add_argument("--storage", default="halfvec,vector")
     parser.add_argument(
         "--shape",
@@ -137,7 +140,24 @@ def main() -> None:
         "--maintenance-work-mem", default="2GB", help="the HNSW graph is built in this memory"
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--curve",
+        help="N1,N2,... (or 'quick'): the growth curve of bench.ann_curve, halfvec, topics shape",
+    )
+    parser.add_argument("--out", default="/tmp/mediasearch-bench/ann-curve.jsonl")
+    parser.add_argument("--report", help="curve: only report these JSON-lines files (a,b)")
+    parser.add_argument("--headroom-gib", type=float, default=4, help="curve: memory left free")
+    parser.add_argument("--parallel-workers", type=int, default=1, help="curve: for the build")
     args = parser.parse_args()
+    if args.curve:
+        from bench import ann_curve
+
+        args.ef_search = args.ef_search or "100,200,300,400"
+        if args.quick or args.curve == "quick":
+            args.curve, args.queries, args.exact_queries = "quick", 50, 5
+        ann_curve.main(args)
+        return
+    args.ef_search = args.ef_search or "40,100,200"
     if args.quick:
         args.size, args.queries = 20_000, 50
 
