@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.core.files.base import ContentFile
 
 from search.albums.services import album_add_photos, album_create
 from search.models import Album, Photo
@@ -151,6 +152,22 @@ def _file_case(kind: str):
 
 for _kind in ("thumbnail", "preview", "original"):
     _file_case(_kind)
+
+
+@case("GET", "/api/photos/{photo_id}/motion")
+def _motion(api, world):
+    # A Live Photo's clip: someone else's photo reads as no photo at all, as its files do.
+    pk = world.alice_photo.pk
+    for query in ({}, {"download": "1"}):
+        response = api.get(f"/api/photos/{pk}/motion", token=world.token, query=query)
+        assert_hidden(response, f"No photo {pk}.")
+    own = world.bob_photo
+    clip = b"\x00\x00\x00\x18ftypmp42" + bytes(64)
+    own.motion.save("motion.mp4", ContentFile(clip), save=False)
+    own.motion_status = "ready"
+    own.save(update_fields=["motion", "motion_status"])
+    mine = api.get(f"/api/photos/{own.pk}/motion", token=world.token, query={"download": "1"})
+    assert mine.status_code == 200
 
 
 @case("GET", "/api/search")

@@ -66,6 +66,7 @@ def test_upload_reports_every_file_in_order(api, alice, alice_token):
         "thumbnail": None,
         "preview": None,
         "original": f"http://testserver/api/photos/{photo.pk}/original",
+        "motion": None,
     }
     assert red["web"]["original"] == f"http://testserver/photos/{photo.pk}/original/"
     assert Photo.objects.filter(owner=alice).count() == 3
@@ -180,8 +181,11 @@ def test_detail_shows_status_metadata_and_links(api, alice, alice_token):
     assert (body["camera_make"], body["camera_model"]) == ("Fujifilm", "X100V")
     assert (body["latitude"], body["longitude"]) == (48.8582222, -2.2945)
     assert body["files"] == {
-        kind: f"http://testserver/api/photos/{photo.pk}/{kind}"
-        for kind in ("thumbnail", "preview", "original")
+        **{
+            kind: f"http://testserver/api/photos/{photo.pk}/{kind}"
+            for kind in ("thumbnail", "preview", "original")
+        },
+        "motion": None,  # not a Live Photo
     }
     stored = PhotoTag.objects.filter(photo=photo).order_by("-score", "name")
     assert body["tags"] == [{"name": tag.name, "score": tag.score} for tag in stored]

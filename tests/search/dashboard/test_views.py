@@ -280,6 +280,7 @@ def test_the_dashboard_shows_each_queue_of_the_table_with_its_depth(
         settings.EMBEDDING_QUEUE: 1,
         settings.VIDEO_QUEUE: 0,
         settings.MAINTENANCE_QUEUE: 1,
+        settings.OCR_QUEUE: 0,  # OCR is off in the test settings
     }
     assert [task for task, _ in queued()] == [
         "workers.tasks.embed_photo",

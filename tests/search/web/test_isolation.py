@@ -121,6 +121,7 @@ PHOTO_URLS = [
     "search:photo_preview",
     "search:photo_original",
     "search:photo_playable",
+    "search:photo_motion",
 ]
 
 
