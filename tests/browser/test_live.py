@@ -28,7 +28,12 @@ def test_a_live_photo_is_one_item_whose_page_plays_its_motion(page, running_app,
     page.goto("/upload/")
     page.locator("input[name=photos]").set_input_files([str(still), str(motion)])
     wait_until_done(page)
-    assert page.locator(".upload-item[data-status=ready]").count() == 2  # both rows: one photo
+    # Both rows end ready (one photo): the MOV's row follows its still, which may still be
+    # embedding when the upload itself is done.
+    page.wait_for_function(
+        "() => document.querySelectorAll('.upload-item[data-status=ready]').length === 2",
+        timeout=120_000,
+    )
     assert "the motion of Live Photo IMG_4242.HEIC" in page.locator("#upload-list").inner_text()
     screenshot(page, "50-live-upload")
 
