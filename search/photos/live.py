@@ -44,16 +44,7 @@ def live_still_for_motion(*, motion: Photo) -> tuple[Photo | None, bool]:
     duplicate upload: nothing is changed). A still that already has another motion keeps it;
     the MOV then stays a video. Call under ``live_pairing_lock``.
     """
-    still = (
-        Photo.objects.select_for_update()
-        .filter(
-            owner_id=motion.owner_id,
-            content_identifier=motion.content_identifier,
-            kind=Photo.Kind.PHOTO,
-        )
-        .order_by("pk")
-        .first()
-    )
+    still = _other_half(motion, kind=Photo.Kind.PHOTO)
     if still is None:
         return None, False
     if still.motion_sha256 == motion.sha256:
@@ -69,16 +60,7 @@ def live_motion_absorb(*, still: Photo) -> Photo | None:
     row), if there is one: the still takes the video's original as its motion and its albums,
     and the video row goes (its vectors and tags with it; its other files once the transaction
     commits). Returns the video it absorbed. Call under ``live_pairing_lock``."""
-    video = (
-        Photo.objects.select_for_update()
-        .filter(
-            owner_id=still.owner_id,
-            content_identifier=still.content_identifier,
-            kind=Photo.Kind.VIDEO,
-        )
-        .order_by("pk")
-        .first()
-    )
+    video = _other_half(still, kind=Photo.Kind.VIDEO)
     if video is None:
         return None
     _motion_attach(still, video)
@@ -98,6 +80,16 @@ def live_motion_absorb(*, still: Photo) -> Photo | None:
     transaction.on_commit(partial(_files_delete, leftovers))
     logger.info("photo %s took over video %s as its Live Photo motion", still.pk, video.pk)
     return video
+
+
+def _other_half(photo: Photo, *, kind: str) -> Photo | None:
+    """The oldest item of ``kind`` with ``photo``'s owner and content identifier, locked."""
+    return (
+        Photo.objects.select_for_update()
+        .filter(owner_id=photo.owner_id, content_identifier=photo.content_identifier, kind=kind)
+        .order_by("pk")
+        .first()
+    )
 
 
 def _motion_attach(still: Photo, motion: Photo) -> None:
